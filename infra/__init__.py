@@ -1,0 +1,1 @@
+"""Infrastructure helpers: reading template.yaml, the local AWS emulator and local stack."""

@@ -1,0 +1,27 @@
+"""The unified voice config: schema, loader (file, S3, SSM), env overrides and redaction."""
+
+from voice.config.loader import (
+    WORKER_ENV_OVERRIDES,
+    ConfigCache,
+    ConfigError,
+    LoadedConfig,
+    get_config,
+    load_config,
+    parse_config,
+    redact,
+    reset_config_cache,
+)
+from voice.config.schema import VoiceConfig
+
+__all__ = [
+    "WORKER_ENV_OVERRIDES",
+    "ConfigCache",
+    "ConfigError",
+    "LoadedConfig",
+    "VoiceConfig",
+    "get_config",
+    "load_config",
+    "parse_config",
+    "redact",
+    "reset_config_cache",
+]

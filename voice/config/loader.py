@@ -1,0 +1,227 @@
+"""Loads the unified config from a file, S3 or SSM, applies env overrides, validates and caches it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from voice.config.schema import VoiceConfig
+
+DEFAULT_URI = "config/voice_config.yaml"
+DEFAULT_TTL_SECONDS = 60.0
+
+# The reference's worker tuning overrides: env var -> key under voice.realtime.worker.
+WORKER_ENV_OVERRIDES: dict[str, str] = {
+    "OPENAGENTS_LIVEKIT_NUM_IDLE_PROCESSES": "num_idle_processes",
+    "OPENAGENTS_LIVEKIT_JOB_MEMORY_WARN_MB": "job_memory_warn_mb",
+    "OPENAGENTS_LIVEKIT_JOB_MEMORY_LIMIT_MB": "job_memory_limit_mb",
+    "OPENAGENTS_LIVEKIT_LOAD_THRESHOLD": "load_threshold",
+    "OPENAGENTS_LIVEKIT_WORKER_PORT": "port",
+    "OPENAGENTS_LIVEKIT_AGENT_NAME": "agent_name",
+}
+
+# Matches api_key, client_secret, password, authorization, access_token; not token_ttl_hours.
+_SECRET_KEY = re.compile(r"(secret|api_?key|passw(or)?d|authorization|(^|_)token$)", re.IGNORECASE)
+REDACTED = "***"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be read or does not validate; the message names key, value and source."""
+
+    def __init__(self, message: str, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: VoiceConfig
+    source: str
+    # Short content hash: recorded on each session so a report says which config served it.
+    version: str
+    loaded_at: float
+
+
+def _read_source(uri: str, *, s3_client: Any = None, ssm_client: Any = None) -> str:
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        if not bucket or not key:
+            raise ConfigError(f"config URI must look like s3://bucket/key (got {uri!r})", uri)
+        client = s3_client or _boto_client("s3")
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # botocore errors carry the AWS reason in their text
+            raise ConfigError(f"cannot read config from {uri}: {exc}", uri) from exc
+        return body.decode("utf-8")
+    if uri.startswith("ssm:"):
+        name = uri[len("ssm:") :]
+        if not name:
+            raise ConfigError(f"config URI must look like ssm:/parameter/name (got {uri!r})", uri)
+        client = ssm_client or _boto_client("ssm")
+        try:
+            return client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except Exception as exc:
+            raise ConfigError(f"cannot read config from {uri}: {exc}", uri) from exc
+    path = Path(uri.removeprefix("file://"))
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {uri}: {exc.strerror or exc}", uri) from exc
+
+
+def _boto_client(service: str) -> Any:
+    import boto3  # deferred: only S3/SSM sources need it
+
+    return boto3.client(service)
+
+
+def _describe_error(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    got = f" (got {err['input']!r})" if kind != "missing" and "input" in err else ""
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx['ge']}{got}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}{got}"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx['le']}{got}"
+    if kind == "less_than":
+        return f"must be < {ctx['lt']}{got}"
+    if kind == "extra_forbidden":
+        return "is not a known key (check its spelling and nesting)"
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}{got}"
+    if kind == "value_error":
+        return f"{ctx.get('error', err['msg'])}"
+    return f"{err['msg'][:1].lower()}{err['msg'][1:]}{got}"
+
+
+def _format_validation(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{path}: {_describe_error(err)} in {source}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str, env: dict[str, str] | None = None) -> VoiceConfig:
+    """Parses YAML or JSON text into a validated config; `env` overrides apply on top."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config is not valid YAML or JSON{where} in {source}", source) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"(top level): must be a mapping with a 'voice' key in {source}", source)
+    try:
+        config = VoiceConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, source), source) from exc
+    return _apply_env_overrides(config, os.environ if env is None else env)
+
+
+def _apply_env_overrides(config: VoiceConfig, env: Any) -> VoiceConfig:
+    worker = config.voice.realtime.worker
+    for var, key in WORKER_ENV_OVERRIDES.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        data = worker.model_dump()
+        data[key] = raw
+        try:
+            worker = type(worker).model_validate(data)
+        except ValidationError as exc:
+            source = f"env {var}"
+            msgs = [
+                f"voice.realtime.worker.{key}: {_describe_error(e)} in {source}"
+                for e in exc.errors()
+            ]
+            raise ConfigError("\n".join(msgs), source) from exc
+    realtime = config.voice.realtime.model_copy(update={"worker": worker})
+    voice = config.voice.model_copy(update={"realtime": realtime})
+    return config.model_copy(update={"voice": voice})
+
+
+def load_config(
+    uri: str | None = None,
+    *,
+    s3_client: Any = None,
+    ssm_client: Any = None,
+    env: dict[str, str] | None = None,
+) -> LoadedConfig:
+    """Reads and validates the config at `uri` (default: `$VOICE_CONFIG_URI`, then the repo file)."""
+    uri = uri or os.environ.get("VOICE_CONFIG_URI") or DEFAULT_URI
+    text = _read_source(uri, s3_client=s3_client, ssm_client=ssm_client)
+    config = parse_config(text, uri, env)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return LoadedConfig(config=config, source=uri, version=digest, loaded_at=time.time())
+
+
+class ConfigCache:
+    """Holds the last good config for `ttl` seconds, so a changed config reaches new sessions."""
+
+    def __init__(self, uri: str | None = None, ttl: float | None = None) -> None:
+        self._uri = uri
+        env_ttl = os.environ.get("VOICE_CONFIG_TTL_SECONDS")
+        self._ttl = ttl if ttl is not None else float(env_ttl or DEFAULT_TTL_SECONDS)
+        self._lock = threading.Lock()
+        self._loaded: LoadedConfig | None = None
+
+    def get(self) -> LoadedConfig:
+        with self._lock:
+            now = time.time()
+            if self._loaded is None or now - self._loaded.loaded_at >= self._ttl:
+                self._loaded = load_config(self._uri)
+            return self._loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded = None
+
+
+_default_cache: ConfigCache | None = None
+
+
+def get_config() -> LoadedConfig:
+    """The process-wide cached config from `$VOICE_CONFIG_URI`."""
+    global _default_cache
+    if _default_cache is None:
+        _default_cache = ConfigCache()
+    return _default_cache.get()
+
+
+def reset_config_cache() -> None:
+    global _default_cache
+    _default_cache = None
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` with every secret-looking entry (and every header value) masked."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            lowered = str(key).lower()
+            if lowered == "headers" and isinstance(item, dict):
+                out[key] = {h: REDACTED for h in item}
+            elif _SECRET_KEY.search(lowered) and item not in (None, ""):
+                out[key] = REDACTED
+            else:
+                out[key] = redact(item)
+        return out
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value

@@ -1,0 +1,221 @@
+"""Pydantic schema of the unified voice config (`config/voice_config.yaml`), shared by both planes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AgentType = Literal["smart_router", "single_agent"]
+
+
+class _Section(BaseModel):
+    # Unknown keys are rejected so a typo names itself instead of being silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpenAITTS(_Section):
+    voice: str = "coral"
+    model: str = "gpt-4o-mini-tts"
+    speed: Annotated[float, Field(ge=0.25, le=4.0)] = 1.0
+    instructions: str | None = None
+    base_url: str | None = None
+
+
+class OpenAISTT(_Section):
+    model: str = "gpt-4o-transcribe"
+    language: str | None = None
+    base_url: str | None = None
+
+
+class OpenAILLM(_Section):
+    model: str = "gpt-4o"
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    base_url: str | None = None
+
+
+class OpenAIProvider(_Section):
+    tts: OpenAITTS = OpenAITTS()
+    stt: OpenAISTT = OpenAISTT()
+    llm: OpenAILLM = OpenAILLM()
+
+
+class Providers(_Section):
+    openai: OpenAIProvider = OpenAIProvider()
+
+
+class VoiceProfile(_Section):
+    provider: Literal["openai"] = "openai"
+    voice_id: str
+    model_id: str = "gpt-4o-mini-tts"
+    speed: Annotated[float, Field(ge=0.25, le=4.0)] | None = None
+    instructions: str | None = None
+
+
+class LiveKitSettings(_Section):
+    room_empty_timeout: Annotated[int, Field(ge=1, le=86400)] = 300
+    max_participants: Annotated[int, Field(ge=2, le=100)] = 2
+
+
+class VADSettings(_Section):
+    provider: Literal["silero"] = "silero"
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    min_speech_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.1
+    max_speech_duration: Annotated[float, Field(gt=0.0, le=600.0)] = 30.0
+    min_silence_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.55
+    prefix_padding_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.5
+
+
+class TurnDetectionSettings(_Section):
+    enabled: bool = True
+    # "vad" endpoints on silence; "stt" on the transcriber's end of utterance; "model" runs the
+    # local end-of-turn model (about 250 MB per process, so it is never the default).
+    mode: Literal["vad", "stt", "model"] = "vad"
+    min_endpointing_delay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
+    max_endpointing_delay: Annotated[float, Field(gt=0.0, le=30.0)] = 3.0
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> TurnDetectionSettings:
+        if self.max_endpointing_delay < self.min_endpointing_delay:
+            raise ValueError(
+                "max_endpointing_delay must be >= min_endpointing_delay "
+                f"(got {self.max_endpointing_delay} < {self.min_endpointing_delay})"
+            )
+        return self
+
+
+class InterruptionSettings(_Section):
+    allow: bool = True
+    min_duration: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
+
+
+class MCPServer(_Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    transport: Literal["http", "stdio"] = "http"
+    url: str | None = None
+    command: str | None = None
+    args: list[str] = []
+    headers: dict[str, str] = {}
+    timeout: Annotated[float, Field(gt=0.0, le=300.0)] = 10.0
+
+    @model_validator(mode="after")
+    def _transport_target(self) -> MCPServer:
+        if self.transport == "http" and not self.url:
+            raise ValueError(f"MCP server '{self.name}' uses transport http and needs a url")
+        if self.transport == "stdio" and not self.command:
+            raise ValueError(f"MCP server '{self.name}' uses transport stdio and needs a command")
+        return self
+
+
+class Specialist(_Section):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+    description: str
+    instructions: str
+    voice_profile: str | None = None
+    # Names of entries in `voice.realtime.mcp_servers` this specialist may use.
+    tools: list[str] = []
+
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful voice assistant. Keep answers short and conversational: "
+    "one or two sentences, no lists, no markdown."
+)
+
+
+class AgentSettings(_Section):
+    type: AgentType = "smart_router"
+    instructions: str = DEFAULT_INSTRUCTIONS
+    initial_greeting: bool = True
+    greeting: str = "Greet the caller warmly in one short sentence and ask how you can help."
+    voice_profile: str = "default"
+    specialists: list[Specialist] = []
+    # MCP servers the single agent (or the router itself) may use.
+    tools: list[str] = []
+
+
+class AudioSettings(_Section):
+    enable_thinking_sound: bool = True
+    thinking_volume: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+
+
+class LimitSettings(_Section):
+    max_sessions_per_user: Annotated[int, Field(ge=1, le=1000)] = 3
+    max_session_duration: Annotated[int, Field(ge=10, le=86400)] = 3600
+    token_ttl_hours: Annotated[float, Field(gt=0.0, le=24.0)] = 2
+    max_metadata_bytes: Annotated[int, Field(ge=0, le=16384)] = 2048
+
+
+class WorkerSettings(_Section):
+    num_idle_processes: Annotated[int, Field(ge=0, le=64)] = 1
+    # 0 picks a free port for the worker's HTTP (health) server.
+    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    job_memory_warn_mb: Annotated[int, Field(ge=0)] = 700
+    job_memory_limit_mb: Annotated[int, Field(ge=0)] = 0
+    load_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
+    agent_name: Annotated[str, Field(min_length=1, max_length=128)] = "openagents-voice"
+    # Jobs a worker takes before it reports itself full (load = active jobs / max_jobs).
+    max_jobs: Annotated[int, Field(ge=1, le=256)] = 4
+    drain_timeout: Annotated[int, Field(ge=0, le=86400)] = 110
+    initialize_process_timeout: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
+    # Preloading the local end-of-turn model costs about 250 MB per process.
+    preload_turn_detector: bool = False
+
+
+class RealtimeSettings(_Section):
+    enabled: bool = True
+    livekit: LiveKitSettings = LiveKitSettings()
+    vad: VADSettings = VADSettings()
+    turn_detection: TurnDetectionSettings = TurnDetectionSettings()
+    interruptions: InterruptionSettings = InterruptionSettings()
+    agent: AgentSettings = AgentSettings()
+    audio: AudioSettings = AudioSettings()
+    limits: LimitSettings = LimitSettings()
+    worker: WorkerSettings = WorkerSettings()
+    mcp_servers: list[MCPServer] = []
+
+
+def _default_profiles() -> dict[str, VoiceProfile]:
+    return {
+        "default": VoiceProfile(voice_id="coral", model_id="gpt-4o-mini-tts"),
+        "professional": VoiceProfile(voice_id="echo", model_id="gpt-4o-mini-tts", speed=0.9),
+    }
+
+
+class VoiceSettings(_Section):
+    providers: Providers = Providers()
+    voice_profiles: dict[str, VoiceProfile] = Field(default_factory=_default_profiles)
+    realtime: RealtimeSettings = RealtimeSettings()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> VoiceSettings:
+        agent = self.realtime.agent
+        if agent.voice_profile not in self.voice_profiles:
+            raise ValueError(
+                f"realtime.agent.voice_profile '{agent.voice_profile}' is not one of "
+                f"voice_profiles: {sorted(self.voice_profiles)}"
+            )
+        servers = {s.name for s in self.realtime.mcp_servers}
+        for tool in agent.tools:
+            if tool not in servers:
+                raise ValueError(f"realtime.agent.tools names unknown MCP server '{tool}'")
+        names: set[str] = set()
+        for spec in agent.specialists:
+            if spec.name in names:
+                raise ValueError(f"realtime.agent.specialists has '{spec.name}' twice")
+            names.add(spec.name)
+            if spec.voice_profile is not None and spec.voice_profile not in self.voice_profiles:
+                raise ValueError(
+                    f"specialist '{spec.name}' names unknown voice_profile '{spec.voice_profile}'"
+                )
+            for tool in spec.tools:
+                if tool not in servers:
+                    raise ValueError(f"specialist '{spec.name}' names unknown MCP server '{tool}'")
+        return self
+
+
+class VoiceConfig(_Section):
+    voice: VoiceSettings = VoiceSettings()
+
+    @property
+    def realtime(self) -> RealtimeSettings:
+        return self.voice.realtime

@@ -1,0 +1,41 @@
+"""The dispatch metadata contract: what the API puts on the agent dispatch and the worker reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from voice.config.schema import AgentType
+
+
+class DispatchMetadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    session_id: str
+    agent_type: AgentType
+    initial_greeting: bool
+    voice_profile: str | None = None
+    metadata: dict[str, Any] = {}
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def parse(cls, raw: str | None) -> DispatchMetadata:
+        """Parses the job's metadata; raises ValueError with a readable reason when it is unusable."""
+        if not raw:
+            raise ValueError("dispatch metadata is empty")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"dispatch metadata is not JSON: {exc.msg}") from exc
+        if not isinstance(data, dict):
+            raise ValueError("dispatch metadata is not a JSON object")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"dispatch metadata field '{field}': {first['msg']}") from exc
