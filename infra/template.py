@@ -34,7 +34,7 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 @lru_cache(maxsize=4)
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
 
 
 def table_create_kwargs(table_name: str, path: Path = TEMPLATE_PATH) -> dict[str, Any]:

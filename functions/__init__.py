@@ -1,0 +1,1 @@
+"""Control plane: the voice sessions API, webhooks and scheduled jobs, run on AWS Lambda."""

@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app, routes and the Mangum Lambda handler."""

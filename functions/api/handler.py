@@ -1,0 +1,15 @@
+"""Lambda entry point of the API: Mangum around the FastAPI app, with Powertools logs and metrics."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+
+from functions.api.app import app
+from functions.observability import logger, metrics
+
+_asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def handler(event: dict, context: object) -> dict:
+    return _asgi(event, context)

@@ -1,0 +1,125 @@
+"""Routes under /voice/realtime: thin handlers that parse, call one service method, and return."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, status
+
+from functions.api.deps import CurrentUser, Sessions, get_container
+from functions.api.schemas import (
+    ErrorBody,
+    HealthResponse,
+    SessionCreate,
+    SessionCreated,
+    SessionPage,
+    SessionPublic,
+    WebhookAck,
+)
+from functions.observability import metrics
+from functions.sessions.errors import SessionLimitReached
+from functions.sessions.service import NewSession
+from functions.sessions.webhooks import room_event_from_livekit
+from functions.store.livekit import verify_webhook
+from voice.config import redact
+
+router = APIRouter(prefix="/voice/realtime")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 404, 413, 422, 429, 503)
+}
+
+
+@router.post(
+    "/session",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionCreated,
+    responses=_ERRORS,
+)
+def create_session(body: SessionCreate, user: CurrentUser, sessions: Sessions) -> SessionCreated:
+    try:
+        created = sessions.create(user, NewSession(**body.model_dump()))
+    except SessionLimitReached:
+        metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
+        raise
+    metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
+    rec = created.record
+    return SessionCreated(
+        session_id=rec.session_id,
+        room_name=rec.room_name,
+        token=created.token,
+        url=created.url,
+        expires_at=rec.expires_at,
+        token_expires_at=rec.token_expires_at,
+        status=rec.status,
+    )
+
+
+@router.get("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
+def get_session(session_id: str, user: CurrentUser, sessions: Sessions) -> SessionPublic:
+    return SessionPublic.of(sessions.get(user, session_id))
+
+
+@router.delete("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
+async def end_session(session_id: str, user: CurrentUser, sessions: Sessions) -> SessionPublic:
+    before = sessions.get(user, session_id)
+    rec = await sessions.end(user, session_id)
+    if before.status.is_live and not rec.status.is_live:
+        metrics.add_metric(name="SessionsEnded", unit="Count", value=1)
+    return SessionPublic.of(rec)
+
+
+@router.get("/sessions", response_model=SessionPage, responses=_ERRORS)
+def list_sessions(
+    user: CurrentUser,
+    sessions: Sessions,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> SessionPage:
+    records, next_cursor = sessions.list(user, limit, cursor)
+    return SessionPage(sessions=[SessionPublic.of(r) for r in records], next_cursor=next_cursor)
+
+
+@router.get("/config", responses=_ERRORS)
+def get_config(user: CurrentUser, sessions: Sessions) -> dict[str, Any]:
+    loaded = sessions.loaded_config()
+    voice = loaded.config.voice.model_dump(mode="json")
+    return redact(
+        {
+            "config_version": loaded.version,
+            "source": loaded.source,
+            "livekit_url": get_container().settings.livekit_url,
+            "realtime": voice["realtime"],
+            "providers": voice["providers"],
+            "voice_profiles": voice["voice_profiles"],
+        }
+    )
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(sessions: Sessions) -> HealthResponse:
+    h = await sessions.health()
+    return HealthResponse(
+        status=h.status,
+        livekit_connected=h.livekit_connected,
+        livekit_url=h.livekit_url,
+        active_rooms=h.active_rooms,
+        active_sessions=h.active_sessions,
+        timestamp=datetime.now(UTC),
+    )
+
+
+@router.post("/livekit/webhook", response_model=WebhookAck, responses=_ERRORS)
+async def livekit_webhook(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> WebhookAck:
+    container = get_container()
+    raw = await request.body()
+    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    event = verify_webhook(container.settings.livekit, raw, token)
+    outcome = await container.webhooks.handle(room_event_from_livekit(event))
+    if outcome.action in ("ended", "failed"):
+        name = "SessionsFailed" if outcome.action == "failed" else "SessionsEnded"
+        metrics.add_metric(name=name, unit="Count", value=1)
+    return WebhookAck(session_id=outcome.session_id, action=outcome.action)

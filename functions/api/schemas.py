@@ -1,0 +1,108 @@
+"""Request and response models of the HTTP API (the reference contract, extended)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.sessions.models import SessionRecord, SessionStatus
+from voice.config.schema import AgentType
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_type: AgentType | None = Field(
+        default=None, description="smart_router or single_agent; default from config"
+    )
+    initial_greeting: bool | None = Field(
+        default=None, description="the agent speaks first; default from config"
+    )
+    voice_profile: str | None = Field(
+        default=None, max_length=64, description="a profile named in voice.voice_profiles"
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="small JSON object passed to the agent (size-capped)"
+    )
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+    room_name: str
+    token: str
+    url: str
+    expires_at: datetime
+    token_expires_at: datetime
+    status: SessionStatus
+
+
+class Usage(BaseModel):
+    duration_seconds: float | None = None
+
+
+class SessionPublic(BaseModel):
+    session_id: str
+    room_name: str
+    status: SessionStatus
+    agent_type: AgentType
+    initial_greeting: bool
+    voice_profile: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    token_expires_at: datetime
+    joined_at: datetime | None
+    agent_joined: bool
+    agent_joined_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    config_version: str
+    usage: Usage | None = Field(default=None, description="present once the session has ended")
+
+    @classmethod
+    def of(cls, rec: SessionRecord) -> SessionPublic:
+        return cls(
+            session_id=rec.session_id,
+            room_name=rec.room_name,
+            status=rec.status,
+            agent_type=rec.agent_type,
+            initial_greeting=rec.initial_greeting,
+            voice_profile=rec.voice_profile,
+            metadata=rec.metadata,
+            created_at=rec.created_at,
+            expires_at=rec.expires_at,
+            token_expires_at=rec.token_expires_at,
+            joined_at=rec.joined_at,
+            agent_joined=rec.agent_joined_at is not None,
+            agent_joined_at=rec.agent_joined_at,
+            ended_at=rec.ended_at,
+            end_reason=rec.end_reason,
+            config_version=rec.config_version,
+            usage=None if rec.status.is_live else Usage(duration_seconds=rec.duration_seconds),
+        )
+
+
+class SessionPage(BaseModel):
+    sessions: list[SessionPublic]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at end")
+
+
+class HealthResponse(BaseModel):
+    status: str
+    livekit_connected: bool
+    livekit_url: str
+    active_rooms: int | None
+    active_sessions: int | None
+    timestamp: datetime
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+class WebhookAck(BaseModel):
+    session_id: str | None
+    action: str

@@ -1,0 +1,1 @@
+"""Scheduled Lambda handlers: the reaper and the health monitor."""

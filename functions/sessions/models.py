@@ -1,0 +1,82 @@
+"""Stored records of the control plane: sessions and API keys."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from voice.config.schema import AgentType
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    ENDED = "ended"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+    @property
+    def is_live(self) -> bool:
+        return self in (SessionStatus.PENDING, SessionStatus.ACTIVE)
+
+
+LIVE_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
+TERMINAL_STATUSES = (SessionStatus.ENDED, SessionStatus.EXPIRED, SessionStatus.FAILED)
+
+_SESSION_ID_LEN = 36  # str(uuid4())
+_UNSAFE = re.compile(r"[^a-z0-9_]+")
+
+
+def room_name_for(user_id: str, session_id: str) -> str:
+    """`voice-<user>-<session_id>`: the session id is recoverable from the room name alone."""
+    slug = _UNSAFE.sub("_", user_id.lower()).strip("_")[:32] or "user"
+    return f"voice-{slug}-{session_id}"
+
+
+def session_id_from_room(room_name: str) -> str | None:
+    if not room_name.startswith("voice-") or len(room_name) < _SESSION_ID_LEN + 7:
+        return None
+    candidate = room_name[-_SESSION_ID_LEN:]
+    return candidate if re.fullmatch(r"[0-9a-f-]{36}", candidate) else None
+
+
+class SessionRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    user_id: str
+    room_name: str
+    agent_type: AgentType
+    initial_greeting: bool
+    voice_profile: str | None = None
+    metadata: dict[str, Any] = {}
+    status: SessionStatus
+    created_at: datetime
+    # When the session ends at the latest: creation (then join) + max_session_duration.
+    expires_at: datetime
+    # A pending session whose caller has not joined by then is expired.
+    token_expires_at: datetime
+    joined_at: datetime | None = None
+    agent_joined_at: datetime | None = None
+    agent_left_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    duration_seconds: float | None = None
+    config_version: str
+    max_session_duration: int
+    redispatch_count: int = 0
+    room_delete_pending: bool = False
+
+
+class ApiKeyRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    key_hash: str
+    user_id: str
+    created_at: datetime
+    revoked: bool = False

@@ -1,0 +1,244 @@
+"""Session rules: create with limits and a dispatching token, read, list, end; health figures."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from functions.sessions.errors import (
+    ConfigUnavailable,
+    DependencyUnavailable,
+    InvalidRequest,
+    NotFound,
+)
+from functions.sessions.models import SessionRecord, SessionStatus, room_name_for
+from functions.store.dynamo import SessionStore
+from functions.store.livekit import LiveKitCredentials, LiveKitRooms, TokenRequest, mint_join_token
+from voice.config import ConfigError, LoadedConfig
+from voice.config.schema import AgentType
+from voice.metadata import DispatchMetadata
+
+logger = Logger(child=True)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    agent_type: AgentType | None = None
+    initial_greeting: bool | None = None
+    voice_profile: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CreatedSession:
+    record: SessionRecord
+    token: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Health:
+    livekit_connected: bool
+    livekit_url: str
+    active_rooms: int | None
+    active_sessions: int | None
+    store_ok: bool
+
+    @property
+    def status(self) -> str:
+        return "healthy" if self.livekit_connected and self.store_ok else "degraded"
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: SessionStore,
+        rooms: LiveKitRooms,
+        creds: LiveKitCredentials,
+        config: Callable[[], LoadedConfig],
+        clock: Clock = utcnow,
+    ) -> None:
+        self._store = store
+        self._rooms = rooms
+        self._creds = creds
+        self._config = config
+        self._clock = clock
+
+    def loaded_config(self) -> LoadedConfig:
+        try:
+            return self._config()
+        except ConfigError as exc:
+            raise ConfigUnavailable(f"the voice config is invalid: {exc}") from exc
+
+    # -- create -------------------------------------------------------------------------------
+
+    def create(self, user_id: str, req: NewSession) -> CreatedSession:
+        loaded = self.loaded_config()
+        voice = loaded.config.voice
+        realtime = voice.realtime
+        if not realtime.enabled:
+            raise ConfigUnavailable(
+                "real-time voice is disabled in the config (voice.realtime.enabled = false)"
+            )
+        if req.voice_profile is not None and req.voice_profile not in voice.voice_profiles:
+            raise InvalidRequest(
+                f"voice_profile: '{req.voice_profile}' is not a configured profile; "
+                f"use one of {sorted(voice.voice_profiles)}"
+            )
+        metadata = req.metadata or {}
+        size = len(json.dumps(metadata, separators=(",", ":")).encode("utf-8"))
+        cap = realtime.limits.max_metadata_bytes
+        if size > cap:
+            raise InvalidRequest(
+                f"metadata: {size} bytes of JSON is over the {cap}-byte cap; send less"
+            )
+
+        now = self._clock()
+        session_id = str(uuid.uuid4())
+        room = room_name_for(user_id, session_id)
+        limits = realtime.limits
+        token_ttl = timedelta(hours=limits.token_ttl_hours)
+        dispatch = DispatchMetadata(
+            session_id=session_id,
+            agent_type=req.agent_type or realtime.agent.type,
+            initial_greeting=(
+                realtime.agent.initial_greeting
+                if req.initial_greeting is None
+                else req.initial_greeting
+            ),
+            voice_profile=req.voice_profile,
+            metadata=metadata,
+        )
+        record = SessionRecord(
+            session_id=session_id,
+            user_id=user_id,
+            room_name=room,
+            agent_type=dispatch.agent_type,
+            initial_greeting=dispatch.initial_greeting,
+            voice_profile=req.voice_profile,
+            metadata=metadata,
+            status=SessionStatus.PENDING,
+            created_at=now,
+            expires_at=now + timedelta(seconds=limits.max_session_duration),
+            token_expires_at=now + token_ttl,
+            config_version=loaded.version,
+            max_session_duration=limits.max_session_duration,
+        )
+        token = mint_join_token(
+            self._creds,
+            TokenRequest(
+                room_name=room,
+                identity=caller_identity(user_id),
+                display_name=user_id,
+                ttl=token_ttl,
+                empty_timeout=realtime.livekit.room_empty_timeout,
+                max_participants=realtime.livekit.max_participants,
+                agent_name=realtime.worker.agent_name,
+                dispatch_metadata=dispatch.to_json(),
+            ),
+        )
+        self._store.create(record, limits.max_sessions_per_user)
+        logger.info(
+            "session created",
+            extra={"session_id": session_id, "room": room, "agent_type": record.agent_type},
+        )
+        return CreatedSession(record=record, token=token, url=self._creds.url)
+
+    # -- read ---------------------------------------------------------------------------------
+
+    def get(self, user_id: str, session_id: str) -> SessionRecord:
+        rec = self._store.get(session_id, self._clock()) if _looks_like_id(session_id) else None
+        # Another user's session is reported exactly like a missing one.
+        if rec is None or rec.user_id != user_id:
+            raise NotFound(f"no session '{session_id}' for this API key")
+        return rec
+
+    def list(
+        self, user_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[SessionRecord], str | None]:
+        return self._store.list_for_user(user_id, limit, cursor, self._clock())
+
+    # -- end ----------------------------------------------------------------------------------
+
+    async def end(self, user_id: str, session_id: str) -> SessionRecord:
+        """Ends the caller's session; repeatable, and it frees the slot exactly once."""
+        rec = self.get(user_id, session_id)
+        if rec.status.is_live:
+            await self.finish(rec, SessionStatus.ENDED, "ended_by_api", delete_room=True)
+        elif rec.room_delete_pending:
+            await self.retry_room_delete(rec)
+        return self.get(user_id, session_id)
+
+    async def finish(
+        self, rec: SessionRecord, status: SessionStatus, reason: str, *, delete_room: bool
+    ) -> bool:
+        """Moves a live session to a terminal state; the room is deleted or queued for retry."""
+        pending_delete = False
+        if delete_room:
+            try:
+                await self._rooms.delete_room(rec.room_name)
+            except DependencyUnavailable as exc:
+                pending_delete = True
+                logger.warning(
+                    "room deletion deferred",
+                    extra={"session_id": rec.session_id, "room": rec.room_name, "why": str(exc)},
+                )
+        changed = self._store.finish(rec, status, self._clock(), reason, pending_delete)
+        if not changed and pending_delete:
+            self._store.mark_room_delete_pending(rec.session_id, self._clock())
+        if changed:
+            logger.info(
+                "session finished",
+                extra={"session_id": rec.session_id, "status": status.value, "reason": reason},
+            )
+        return changed
+
+    async def retry_room_delete(self, rec: SessionRecord) -> bool:
+        try:
+            await self._rooms.delete_room(rec.room_name)
+        except DependencyUnavailable:
+            return False
+        self._store.clear_room_delete(rec.session_id)
+        return True
+
+    # -- health -------------------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        try:
+            rooms: list[str] | None = await self._rooms.list_room_names()
+        except DependencyUnavailable:
+            rooms = None
+        try:
+            live: int | None = self._store.count_live()
+        except DependencyUnavailable:
+            live = None
+        return Health(
+            livekit_connected=rooms is not None,
+            livekit_url=self._creds.url,
+            active_rooms=None if rooms is None else len(rooms),
+            active_sessions=live,
+            store_ok=live is not None,
+        )
+
+
+def caller_identity(user_id: str) -> str:
+    return f"caller-{user_id}"
+
+
+def _looks_like_id(session_id: str) -> bool:
+    try:
+        return str(uuid.UUID(session_id)) == session_id
+    except ValueError:
+        return False

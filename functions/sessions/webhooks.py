@@ -1,0 +1,134 @@
+"""LiveKit webhook events drive the session state machine; replays and reordering are harmless."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools import Logger
+
+from functions.sessions.errors import DependencyUnavailable
+from functions.sessions.models import SessionRecord, SessionStatus, session_id_from_room
+from functions.sessions.service import Clock, SessionService
+from functions.store.dynamo import SessionStore
+from functions.store.livekit import LiveKitRooms
+from voice.metadata import DispatchMetadata
+
+logger = Logger(child=True)
+
+AGENT_KIND = 4  # livekit.protocol.models.ParticipantInfo.Kind.AGENT
+
+
+@dataclass(frozen=True)
+class RoomEvent:
+    """The parts of a LiveKit webhook event the state machine reads."""
+
+    event: str
+    room_name: str
+    participant_identity: str = ""
+    participant_is_agent: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    session_id: str | None
+    action: str
+
+
+class WebhookService:
+    def __init__(
+        self,
+        sessions: SessionService,
+        store: SessionStore,
+        rooms: LiveKitRooms,
+        clock: Clock,
+        max_redispatch: int = 1,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._rooms = rooms
+        self._clock = clock
+        self._max_redispatch = max_redispatch
+
+    async def handle(self, ev: RoomEvent) -> WebhookOutcome:
+        session_id = session_id_from_room(ev.room_name)
+        rec = self._store.get(session_id, self._clock()) if session_id else None
+        if rec is None or rec.room_name != ev.room_name:
+            return WebhookOutcome(None, "ignored: not a session room")
+        at = ev.created_at or self._clock()
+        log = {"session_id": rec.session_id, "room": rec.room_name, "event": ev.event}
+
+        if ev.event == "room_started" or (
+            ev.event == "participant_joined" and not ev.participant_is_agent
+        ):
+            expires = at + timedelta(seconds=rec.max_session_duration)
+            changed = self._store.mark_active(rec.session_id, at, expires)
+            logger.info("caller joined" if changed else "no change", extra=log)
+            return WebhookOutcome(rec.session_id, "activated" if changed else "unchanged")
+
+        if ev.event == "participant_joined" and ev.participant_is_agent:
+            changed = self._store.mark_agent_joined(rec.session_id, at)
+            return WebhookOutcome(rec.session_id, "agent_joined" if changed else "unchanged")
+
+        if ev.event == "room_finished":
+            changed = await self._sessions.finish(
+                rec, SessionStatus.ENDED, "room_finished", delete_room=False
+            )
+            return WebhookOutcome(rec.session_id, "ended" if changed else "unchanged")
+
+        if ev.event == "participant_left" and not ev.participant_is_agent:
+            changed = await self._sessions.finish(
+                rec, SessionStatus.ENDED, "caller_left", delete_room=True
+            )
+            return WebhookOutcome(rec.session_id, "ended" if changed else "unchanged")
+
+        if ev.event == "participant_left" and ev.participant_is_agent:
+            return await self._agent_left(rec, at, log)
+
+        return WebhookOutcome(rec.session_id, "ignored")
+
+    async def _agent_left(self, rec: SessionRecord, at: datetime, log: dict) -> WebhookOutcome:
+        if not rec.status.is_live or at >= rec.expires_at:
+            return WebhookOutcome(rec.session_id, "unchanged")
+        try:
+            participants = await self._rooms.list_participants(rec.room_name)
+        except DependencyUnavailable:
+            participants = None
+        callers = [p for p in participants or [] if not p[1]]
+        if participants is not None and not callers:
+            # The caller is gone too: the room closes and room_finished ends the session.
+            return WebhookOutcome(rec.session_id, "unchanged")
+        if self._store.record_agent_left(rec.session_id, at, self._max_redispatch):
+            dispatch = DispatchMetadata(
+                session_id=rec.session_id,
+                agent_type=rec.agent_type,
+                initial_greeting=False,
+                voice_profile=rec.voice_profile,
+                metadata=rec.metadata,
+            )
+            agent_name = self._sessions.loaded_config().config.realtime.worker.agent_name
+            try:
+                await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
+                logger.warning("agent left a live call: re-dispatched", extra=log)
+                return WebhookOutcome(rec.session_id, "redispatched")
+            except DependencyUnavailable as exc:
+                logger.error("agent re-dispatch failed", extra=log | {"why": str(exc)})
+        changed = await self._sessions.finish(
+            rec, SessionStatus.FAILED, "agent_lost", delete_room=True
+        )
+        logger.error("agent lost and not re-dispatched: session failed", extra=log)
+        return WebhookOutcome(rec.session_id, "failed" if changed else "unchanged")
+
+
+def room_event_from_livekit(event: object) -> RoomEvent:
+    """Reads a `livekit.protocol.webhook.WebhookEvent` into a RoomEvent."""
+    participant = getattr(event, "participant", None)
+    created = getattr(event, "created_at", 0)
+    return RoomEvent(
+        event=getattr(event, "event", ""),
+        room_name=getattr(getattr(event, "room", None), "name", ""),
+        participant_identity=getattr(participant, "identity", "") if participant else "",
+        participant_is_agent=bool(participant) and getattr(participant, "kind", 0) == AGENT_KIND,
+        created_at=datetime.fromtimestamp(created, UTC) if created else None,
+    )

@@ -1,0 +1,80 @@
+"""Control-plane settings from the environment, validated once at cold start."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from functions.store.livekit import LiveKitCredentials
+
+# The LiveKit dev server's well-known credentials; fine on loopback, refused anywhere else.
+DEV_LIVEKIT_KEY = "devkey"
+DEV_LIVEKIT_SECRET = "secret"
+
+
+class Settings(BaseModel):
+    environment: Literal["local", "aws"] = "local"
+    sessions_table: str = "voice-sessions"
+    livekit_url: str = "ws://127.0.0.1:7880"
+    livekit_api_key: str = DEV_LIVEKIT_KEY
+    livekit_api_secret: str = Field(default=DEV_LIVEKIT_SECRET, repr=False)
+    livekit_timeout_seconds: float = 3.0
+    max_body_bytes: int = 16 * 1024
+    metrics_namespace: str = "VoiceAgents"
+    # Re-dispatches of an agent that left a live call before the session is failed.
+    max_redispatch: int = 1
+    reports_bucket: str | None = None
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_outside_local(self) -> Settings:
+        if self.environment != "local" and (
+            self.livekit_api_secret in ("", DEV_LIVEKIT_SECRET)
+            or self.livekit_api_key == DEV_LIVEKIT_KEY
+        ):
+            raise ValueError(
+                "LIVEKIT_API_KEY / LIVEKIT_API_SECRET hold the dev placeholders outside local: "
+                "set LIVEKIT_API_SECRET_ARN to the Secrets Manager secret"
+            )
+        return self
+
+    @property
+    def livekit(self) -> LiveKitCredentials:
+        return LiveKitCredentials(self.livekit_url, self.livekit_api_key, self.livekit_api_secret)
+
+
+def _secret_from_arn(arn: str) -> str:
+    import boto3
+
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return value.strip()
+
+
+def settings_from_env(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    mapping = {
+        "ENVIRONMENT": "environment",
+        "SESSIONS_TABLE": "sessions_table",
+        "LIVEKIT_URL": "livekit_url",
+        "LIVEKIT_API_KEY": "livekit_api_key",
+        "LIVEKIT_API_SECRET": "livekit_api_secret",
+        "LIVEKIT_TIMEOUT_SECONDS": "livekit_timeout_seconds",
+        "MAX_BODY_BYTES": "max_body_bytes",
+        "METRICS_NAMESPACE": "metrics_namespace",
+        "MAX_REDISPATCH": "max_redispatch",
+        "REPORTS_BUCKET": "reports_bucket",
+    }
+    for var, field in mapping.items():
+        if env.get(var):
+            values[field] = env[var]
+    if env.get("LIVEKIT_API_SECRET_ARN"):
+        values["livekit_api_secret"] = _secret_from_arn(env["LIVEKIT_API_SECRET_ARN"])
+    return Settings.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()

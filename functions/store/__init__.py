@@ -1,0 +1,1 @@
+"""Data access: DynamoDB for sessions and API keys, LiveKit for rooms, tokens and dispatch."""

@@ -1,0 +1,169 @@
+"""LiveKit access: join tokens that dispatch the agent, and the room / dispatch service calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from functions.sessions.errors import DependencyUnavailable, WebhookRejected
+
+if TYPE_CHECKING:
+    from livekit.protocol.webhook import WebhookEvent
+
+
+@dataclass(frozen=True)
+class LiveKitCredentials:
+    url: str
+    api_key: str
+    api_secret: str = ""
+
+    def __repr__(self) -> str:  # the secret must never reach a log line
+        return f"LiveKitCredentials(url={self.url!r}, api_key={self.api_key!r}, api_secret='***')"
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    room_name: str
+    identity: str
+    display_name: str
+    ttl: timedelta
+    empty_timeout: int
+    max_participants: int
+    agent_name: str
+    dispatch_metadata: str
+
+
+def mint_join_token(creds: LiveKitCredentials, req: TokenRequest) -> str:
+    """A join token for one room only, which also creates the room and dispatches the agent."""
+    from livekit import api  # deferred: keeps the Lambda cold path light
+
+    grants = api.VideoGrants(
+        room_join=True,
+        room=req.room_name,
+        can_publish=True,
+        can_subscribe=True,
+        can_publish_data=True,
+    )
+    room_config = api.RoomConfiguration(
+        name=req.room_name,
+        empty_timeout=req.empty_timeout,
+        max_participants=req.max_participants,
+        agents=[api.RoomAgentDispatch(agent_name=req.agent_name, metadata=req.dispatch_metadata)],
+    )
+    return (
+        api.AccessToken(creds.api_key, creds.api_secret)
+        .with_identity(req.identity)
+        .with_name(req.display_name)
+        .with_ttl(req.ttl)
+        .with_grants(grants)
+        .with_room_config(room_config)
+        .to_jwt()
+    )
+
+
+def verify_webhook(creds: LiveKitCredentials, body: bytes, auth_header: str | None) -> WebhookEvent:
+    """Checks the signed token and the SHA-256 of the raw body, then parses the event."""
+    from livekit import api
+
+    if not auth_header:
+        raise WebhookRejected("missing Authorization header: LiveKit signs every webhook")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected("webhook body is not UTF-8") from exc
+    receiver = api.WebhookReceiver(api.TokenVerifier(creds.api_key, creds.api_secret))
+    try:
+        return receiver.receive(text, auth_header)
+    except Exception as exc:  # the receiver raises bare Exceptions and jwt errors
+        raise WebhookRejected(
+            "webhook signature, body hash or token age did not verify against the LiveKit API key"
+        ) from exc
+
+
+class LiveKitRooms:
+    """Room service and agent dispatch calls, each bounded by a short timeout."""
+
+    def __init__(self, creds: LiveKitCredentials, timeout_seconds: float = 3.0) -> None:
+        self._creds = creds
+        self._timeout = timeout_seconds
+
+    @property
+    def url(self) -> str:
+        return self._creds.url
+
+    def _client(self) -> Any:
+        import aiohttp
+        from livekit import api
+
+        return api.LiveKitAPI(
+            _http_url(self._creds.url),
+            self._creds.api_key,
+            self._creds.api_secret,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            failover=False,
+        )
+
+    async def list_room_names(self) -> list[str]:
+        from livekit import api
+
+        try:
+            async with self._client() as lk:
+                resp = await lk.room.list_rooms(api.ListRoomsRequest())
+        except Exception as exc:
+            raise DependencyUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+        return [room.name for room in resp.rooms]
+
+    async def delete_room(self, room_name: str) -> None:
+        """Deletes a room; a room that does not exist counts as deleted."""
+        from livekit import api
+
+        try:
+            async with self._client() as lk:
+                await lk.room.delete_room(api.DeleteRoomRequest(room=room_name))
+        except api.TwirpError as exc:
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                return
+            raise DependencyUnavailable(f"LiveKit refused the room deletion: {exc.code}") from exc
+        except Exception as exc:
+            raise DependencyUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+
+    async def list_participants(self, room_name: str) -> list[tuple[str, bool]]:
+        """(identity, is_agent) of everyone in the room; an unknown room has nobody."""
+        from livekit import api
+
+        try:
+            async with self._client() as lk:
+                resp = await lk.room.list_participants(api.ListParticipantsRequest(room=room_name))
+        except api.TwirpError as exc:
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                return []
+            raise DependencyUnavailable(
+                f"LiveKit refused the participant list: {exc.code}"
+            ) from exc
+        except Exception as exc:
+            raise DependencyUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+        agent_kind = api.ParticipantInfo.Kind.AGENT
+        return [(p.identity, p.kind == agent_kind) for p in resp.participants]
+
+    async def dispatch_agent(self, room_name: str, agent_name: str, metadata: str) -> None:
+        from livekit import api
+
+        try:
+            async with self._client() as lk:
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(
+                        agent_name=agent_name, room=room_name, metadata=metadata
+                    )
+                )
+        except Exception as exc:
+            raise DependencyUnavailable(f"LiveKit agent dispatch failed: {exc}") from exc
+
+
+def _http_url(url: str) -> str:
+    # The server API speaks HTTP(S) on the same host as the WebSocket signalling URL.
+    if url.startswith("wss://"):
+        return "https://" + url[len("wss://") :]
+    if url.startswith("ws://"):
+        return "http://" + url[len("ws://") :]
+    return url

@@ -1,0 +1,285 @@
+"""Shared fixtures: moto-backed AWS, the control plane wired to it, Mangum events, a LiveKit server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.template import create_sessions_table
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = ROOT / "config" / "voice_config.yaml"
+TABLE = "voice-sessions-test"
+LK_KEY = "devkey"
+LK_SECRET = "secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for var in list(os.environ):
+        if var.startswith("OPENAGENTS_LIVEKIT_"):
+            monkeypatch.delenv(var)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def reset_control_plane() -> None:
+    """Drops the per-process caches so the next request sees this test's environment."""
+    from functions.api.deps import get_container
+    from functions.settings import get_settings
+    from voice.config import reset_config_cache
+
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    reset_config_cache()
+
+
+@dataclass
+class ControlPlane:
+    table: str
+    keys: dict[str, str]  # user -> API key
+    dynamodb: Any
+
+    def headers(self, user: str = "alice") -> dict[str, str]:
+        return {"x-api-key": self.keys[user], "content-type": "application/json"}
+
+
+def unreachable_livekit_url() -> str:
+    # A loopback port nobody listens on: connections are refused at once.
+    return f"ws://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def control_plane(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ControlPlane]:
+    """The API wired to moto, with users alice and bob, and LiveKit unreachable unless overridden."""
+    client = boto3.client("dynamodb")
+    create_sessions_table(client, TABLE)
+    monkeypatch.setenv("SESSIONS_TABLE", TABLE)
+    monkeypatch.setenv("VOICE_CONFIG_URI", str(CONFIG_FILE))
+    monkeypatch.setenv("LIVEKIT_URL", unreachable_livekit_url())
+    monkeypatch.setenv("LIVEKIT_API_KEY", LK_KEY)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", LK_SECRET)
+    monkeypatch.setenv("LIVEKIT_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("ENVIRONMENT", "local")
+    reset_control_plane()
+    from functions.api.deps import get_container
+
+    keys = {}
+    for user in ("alice", "bob"):
+        key, _ = get_container().keys.create(user)
+        keys[user] = key
+    yield ControlPlane(table=TABLE, keys=keys, dynamodb=client)
+    reset_control_plane()
+
+
+# -- API Gateway HTTP API (v2) events through the real Mangum handler ---------------------------
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "voice-api"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:voice-api"
+    aws_request_id: str = "req-1"
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: str | bytes | None = None,
+    query: str = "",
+) -> dict[str, Any]:
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    is_binary = isinstance(body, bytes)
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "api.example.com", **headers},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "pytest",
+            },
+            "requestId": f"req-{uuid.uuid4()}",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "29/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1795910400000,
+        },
+        "body": (base64.b64encode(body).decode() if is_binary else body),
+        "isBase64Encoded": is_binary,
+    }
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def invoke(method: str, path: str, **kwargs: Any) -> Reply:
+    from functions.api.handler import handler
+
+    if "json" in kwargs:
+        kwargs["body"] = json.dumps(kwargs.pop("json"))
+    resp = handler(http_api_event(method, path, **kwargs), LambdaContext())
+    raw = resp.get("body") or ""
+    if resp.get("isBase64Encoded"):
+        raw = base64.b64decode(raw).decode()
+    try:
+        parsed = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        parsed = raw
+    return Reply(resp["statusCode"], parsed, resp.get("headers", {}))
+
+
+# -- a real LiveKit server ------------------------------------------------------------------
+
+
+def livekit_server_binary() -> str | None:
+    for candidate in (
+        os.environ.get("LIVEKIT_SERVER_BIN"),
+        shutil.which("livekit-server"),
+        str(ROOT / ".bin" / "livekit-server"),
+    ):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@dataclass
+class LiveKitServer:
+    url: str
+    http_url: str
+    api_key: str
+    api_secret: str
+    process: subprocess.Popen
+
+
+def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:
+    binary = livekit_server_binary()
+    if binary is None:
+        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+    port, tcp, udp = free_port(), free_port(), free_port()
+    lines = [
+        f"port: {port}",
+        "bind_addresses: ['127.0.0.1']",
+        "rtc:",
+        f"  tcp_port: {tcp}",
+        f"  udp_port: {udp}",
+        "  use_external_ip: false",
+        "  node_ip: 127.0.0.1",
+        "keys:",
+        f"  {LK_KEY}: {LK_SECRET}",
+        "logging:",
+        "  level: warn",
+    ]
+    if webhook_url:
+        lines += ["webhook:", f"  api_key: {LK_KEY}", "  urls:", f"    - {webhook_url}"]
+    cfg = tmp / "livekit.yaml"
+    cfg.write_text("\n".join(lines) + "\n")
+    log = (tmp / "livekit.log").open("w")
+    proc = subprocess.Popen(
+        [binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"livekit-server exited: {(tmp / 'livekit.log').read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("livekit-server did not start within 20 s")
+    return LiveKitServer(
+        f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", LK_KEY, LK_SECRET, proc
+    )
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
+    server = start_livekit_server(tmp_path)
+    yield server
+    stop_process(server.process)
+
+
+class ServerThread(threading.Thread):
+    """Runs an ASGI app under uvicorn in this process (so moto's in-process mock serves it)."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import uvicorn
+
+        super().__init__(daemon=True)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        self.url = f"http://127.0.0.1:{port}"
+
+    def run(self) -> None:
+        self.server.run()
+
+    def __enter__(self) -> ServerThread:
+        self.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.join(timeout=10)
