@@ -120,7 +120,7 @@ def test_yaml_syntax_errors_give_the_line() -> None:
 
 
 def test_a_missing_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read config file .*nope.yaml"):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*nope\.yaml"):
         load_config(str(tmp_path / "nope.yaml"))
 
 
@@ -158,7 +158,7 @@ def test_config_from_s3(aws: None) -> None:
 
 def test_s3_errors_name_the_uri(aws: None) -> None:
     boto3.client("s3").create_bucket(Bucket="cfg")
-    with pytest.raises(ConfigError, match="cannot read config from s3://cfg/missing.yaml"):
+    with pytest.raises(ConfigError, match=r"cannot read config from s3://cfg/missing\.yaml"):
         load_config("s3://cfg/missing.yaml", env={})
     with pytest.raises(ConfigError, match="s3://bucket/key"):
         load_config("s3://only-bucket", env={})
