@@ -13,6 +13,7 @@ LIVEKIT_SERVER := $(or $(shell command -v livekit-server 2>/dev/null),$(CURDIR)/
 export LIVEKIT_SERVER_BIN := $(LIVEKIT_SERVER)
 
 .PHONY: help install test lint format api dev worker clean livekit-server
+.PHONY: template-check sam-venv deploy worker-image config-push
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,7 +41,7 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint livekit-server ## lint, then the whole test suite
+test: lint livekit-server template-check ## lint, template checks, then the whole test suite
 	$(BIN)/pytest -q
 
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
@@ -53,3 +54,36 @@ worker: install ## the agent worker in dev mode against $$LIVEKIT_URL
 
 clean: ## remove build output and the virtual environments
 	rm -rf .aws-sam .pytest_cache .ruff_cache
+
+# ---------------------------------------------------------------- AWS (template, build, deploy)
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+# validate and build run offline: a region and placeholder credentials satisfy the SAM CLI.
+SAM_OFFLINE_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline}
+export SAM_CLI_TELEMETRY := 0
+
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PY) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli==1.170.0
+	touch $@
+
+sam-venv: $(SAM_STAMP) ## the SAM CLI in its own venv (it pins boto3 and pydantic)
+
+template-check: install sam-venv ## cfn-lint, sam validate (+ --lint), sam build, template tests
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_OFFLINE_ENV) $(SAM) validate
+	$(SAM_OFFLINE_ENV) $(SAM) validate --lint
+	$(SAM_OFFLINE_ENV) $(SAM) build
+	$(BIN)/pytest -q tests/infra
+
+deploy: sam-venv ## sam build + sam deploy (guided the first time, then samconfig.toml)
+	$(SAM) build
+	if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided; fi
+
+worker-image: ## build the worker image, push it to the stack's ECR repository, record its tag
+	infra/deploy/worker_image.sh
+
+config-push: ## upload config/voice_config.yaml to the stack's bucket or SSM parameter
+	infra/deploy/config_push.sh config/voice_config.yaml
