@@ -82,8 +82,8 @@ deploy: sam-venv ## sam build + sam deploy (guided the first time, then samconfi
 	$(SAM) build
 	if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided; fi
 
-worker-image: ## build the worker image, push it to the stack's ECR repository, record its tag
-	infra/deploy/worker_image.sh
+worker-image: install ## build the worker image, push it to the stack's ECR repository, record its tag
+	$(BIN)/python -m infra.deploy.worker_image
 
-config-push: ## upload config/voice_config.yaml to the stack's bucket or SSM parameter
-	infra/deploy/config_push.sh config/voice_config.yaml
+config-push: install ## validate, then upload config/voice_config.yaml to the stack's bucket or SSM parameter
+	$(BIN)/python -m infra.deploy.config_push config/voice_config.yaml

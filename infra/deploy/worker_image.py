@@ -1,0 +1,59 @@
+"""Builds the worker image, pushes it to the stack's ECR repository and records its tag."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import subprocess
+from pathlib import Path
+
+from infra.deploy.samconfig import SAMCONFIG, read_settings, set_parameter
+from infra.deploy.stack import session, stack_outputs
+
+DOCKERFILE = Path("infra/worker/Dockerfile")
+
+
+def image_tag(cwd: Path | None = None) -> str:
+    """The commit, marked -dirty when the tree has uncommitted changes, so a tag names one build."""
+    git = ["git", "-C", str(cwd or Path.cwd())]
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short=12", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout
+    return f"{commit}-dirty" if dirty.strip() else commit
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samconfig", type=Path, default=SAMCONFIG)
+    parser.add_argument("--tag", help="image tag (default: the git commit)")
+    args = parser.parse_args(argv)
+
+    settings = read_settings(args.samconfig)
+    aws = session(settings)
+    repository = stack_outputs(settings, aws.client("cloudformation"))["WorkerRepositoryUri"]
+    tag = args.tag or image_tag()
+    image = f"{repository}:{tag}"
+
+    auth = aws.client("ecr").get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
+    registry = repository.split("/", 1)[0]
+    subprocess.run(
+        ["docker", "login", "--username", user, "--password-stdin", registry],
+        input=password,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    # Fargate tasks run X86_64 (the task definition's RuntimePlatform).
+    subprocess.run(
+        ["docker", "build", "--platform", "linux/amd64", "-f", str(DOCKERFILE), "-t", image, "."],
+        check=True,
+    )
+    subprocess.run(["docker", "push", image], check=True)
+    set_parameter(args.samconfig, "WorkerImageTag", tag)
+    print(f"pushed {image}; WorkerImageTag={tag} recorded in {args.samconfig}: run `make deploy`")
+
+
+if __name__ == "__main__":
+    main()
