@@ -1,0 +1,1 @@
+"""The LiveKit agent worker: server set-up, speech pipeline, agents, fleet integration."""

@@ -1,0 +1,56 @@
+"""`python -m worker start|dev`: runs the agent worker against $LIVEKIT_URL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from voice.config import ConfigError, get_config
+from worker.logs import configure_logging, logger
+from worker.settings import WorkerEnv
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    parser.add_argument("command", choices=["start", "dev"], help="start: production; dev: local")
+    parser.add_argument("--log-level", default=None, help="default: $LOG_LEVEL or INFO")
+    parser.add_argument("--url", help="LiveKit URL (default: $LIVEKIT_URL)")
+    args = parser.parse_args(argv)
+
+    env = WorkerEnv.from_env()
+    level = (args.log_level or env.log_level).upper()
+    configure_logging(level)
+    try:
+        loaded = get_config()
+    except ConfigError as exc:
+        logger.error("invalid voice config", source=exc.source, error=str(exc))
+        return 2
+    settings = loaded.config.realtime.worker
+    logger.info(
+        "worker config",
+        source=loaded.source,
+        version=loaded.version,
+        agent_name=settings.agent_name,
+        num_idle_processes=settings.num_idle_processes,
+        port=settings.port,
+        max_jobs=settings.max_jobs,
+    )
+
+    # Imported after the config check: livekit.agents costs ~1 s to import.
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    from worker.server import build_server
+
+    server = build_server(loaded.config, env)
+    # The same runner `python -m livekit.agents start` uses: signal handling, drain on SIGTERM
+    # (start only; dev exits at once), then close.
+    _run_worker(
+        server,
+        proto.CliArgs(log_level=level, url=args.url, log_format="json", dev=args.command == "dev"),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Builds the speech pipeline (VAD, STT, LLM, TTS, turn handling) from the unified config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.voice.turn import TurnHandlingOptions
+from livekit.plugins import openai, silero
+
+from voice.config.schema import RealtimeSettings, VADSettings, VoiceConfig, VoiceProfile
+from worker.settings import WorkerEnv
+
+
+def vad_options(settings: VADSettings) -> dict[str, Any]:
+    """`silero.VAD.load` keyword arguments for `voice.realtime.vad`."""
+    return {
+        "activation_threshold": settings.threshold,
+        "min_speech_duration": settings.min_speech_duration,
+        "min_silence_duration": settings.min_silence_duration,
+        "prefix_padding_duration": settings.prefix_padding_duration,
+        # Longer speech is cut into chunks rather than buffered without bound.
+        "max_buffered_speech": settings.max_speech_duration,
+        "force_cpu": True,
+    }
+
+
+def load_vad(settings: VADSettings) -> vad.VAD:
+    return silero.VAD.load(**vad_options(settings))
+
+
+def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
+    """Explicit turn settings: nothing falls through to the library's cloud turn detector."""
+    td = realtime.turn_detection
+    detection: Any
+    if not td.enabled:
+        # Turns are then committed by the application only (no automatic end of turn).
+        detection = "manual"
+    elif td.mode == "model":
+        from livekit.agents import inference
+
+        # v1-mini is the local model; "v1" would call LiveKit's cloud gateway.
+        detection = inference.TurnDetector(version="v1-mini", local_fallback=False)
+    else:
+        detection = td.mode
+    return {
+        "turn_detection": detection,
+        "endpointing": {
+            "min_delay": td.min_endpointing_delay,
+            "max_delay": td.max_endpointing_delay,
+        },
+        "interruption": {
+            "enabled": realtime.interruptions.allow,
+            "min_duration": realtime.interruptions.min_duration,
+        },
+    }
+
+
+def resolve_profile(config: VoiceConfig, name: str | None) -> VoiceProfile:
+    """The named voice profile; callers check the name first (see `worker.jobs`)."""
+    profiles = config.voice.voice_profiles
+    return profiles[name or config.realtime.agent.voice_profile]
+
+
+def _client_kwargs(base_url: str | None, env: WorkerEnv) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    url = base_url or env.openai_base_url
+    if url:
+        kwargs["base_url"] = url
+    if env.openai_api_key is not None:
+        kwargs["api_key"] = env.openai_api_key.get_secret_value()
+    return kwargs
+
+
+def build_stt(config: VoiceConfig, env: WorkerEnv) -> stt.STT:
+    cfg = config.voice.providers.openai.stt
+    language: dict[str, Any] = (
+        {"language": cfg.language} if cfg.language else {"detect_language": True}
+    )
+    return openai.STT(model=cfg.model, **language, **_client_kwargs(cfg.base_url, env))
+
+
+def build_llm(config: VoiceConfig, env: WorkerEnv) -> llm.LLM:
+    cfg = config.voice.providers.openai.llm
+    extra: dict[str, Any] = {}
+    if cfg.temperature is not None:
+        extra["temperature"] = cfg.temperature
+    return openai.LLM(model=cfg.model, **extra, **_client_kwargs(cfg.base_url, env))
+
+
+def build_tts(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> tts.TTS:
+    """The profile's voice, model, speed and instructions win over the provider defaults."""
+    cfg = config.voice.providers.openai.tts
+    extra: dict[str, Any] = {}
+    instructions = profile.instructions or cfg.instructions
+    if instructions:
+        extra["instructions"] = instructions
+    return openai.TTS(
+        model=profile.model_id or cfg.model,
+        voice=profile.voice_id or cfg.voice,
+        speed=profile.speed if profile.speed is not None else cfg.speed,
+        **extra,
+        **_client_kwargs(cfg.base_url, env),
+    )
+
+
+def build_session(
+    config: VoiceConfig,
+    *,
+    profile: VoiceProfile,
+    env: WorkerEnv,
+    vad_model: vad.VAD | None,
+    userdata: Any = None,
+    llm_model: llm.LLM | None = None,
+) -> AgentSession[Any]:
+    """The session for one call; `llm_model` lets tests run the same build with a fake."""
+    return AgentSession(
+        stt=build_stt(config, env),
+        llm=llm_model or build_llm(config, env),
+        tts=build_tts(config, profile, env),
+        vad=vad_model,
+        turn_handling=turn_handling(config.realtime),
+        userdata=userdata,
+    )

@@ -1,0 +1,195 @@
+"""Collects a call's transcript, per-turn latencies and usage, and writes the session report."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from livekit.agents import AgentSession, llm
+from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
+from livekit.agents.voice.events import ConversationItemAddedEvent
+from pydantic import BaseModel
+
+from worker.emf import EmfEmitter
+
+
+class TranscriptEntry(BaseModel):
+    role: Literal["user", "assistant"]
+    text: str
+    at: str
+
+
+class TurnLatency(BaseModel):
+    """One agent reply; values in milliseconds, None when the stage did not happen."""
+
+    at: str
+    end_of_utterance_delay_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    end_to_end_ms: float | None = None
+
+
+class Usage(BaseModel):
+    stt_audio_seconds: float = 0.0
+    llm_prompt_tokens: int = 0
+    llm_completion_tokens: int = 0
+    tts_characters: int = 0
+
+
+class SessionReport(BaseModel):
+    session_id: str
+    room: str
+    job_id: str
+    agent_type: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    transcript: list[TranscriptEntry]
+    turns: list[TurnLatency]
+    usage: Usage
+    config_version: str | None = None
+    end_reason: str | None = None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000.0, 1)
+
+
+class CallRecorder:
+    """Listens to one `AgentSession`; per-turn EMF goes out as each reply is spoken."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        room: str,
+        job_id: str,
+        agent_type: str,
+        emf: EmfEmitter | None = None,
+        config_version: str | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.room = room
+        self.job_id = job_id
+        self.agent_type = agent_type
+        self.config_version = config_version
+        self.started_at = time.time()
+        self.transcript: list[TranscriptEntry] = []
+        self.turns: list[TurnLatency] = []
+        self._emf = emf
+        self._last_user_eou: float | None = None
+
+    def attach(self, session: AgentSession[Any]) -> None:
+        session.on("conversation_item_added", self.on_item_added)
+
+    def on_item_added(self, ev: ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant"):
+            return
+        text = item.text_content or ""
+        at = _iso(item.created_at)
+        if text:
+            self.transcript.append(TranscriptEntry(role=item.role, text=text, at=at))
+        metrics: dict[str, Any] = dict(item.metrics or {})
+        if item.role == "user":
+            self._last_user_eou = metrics.get("end_of_turn_delay")
+            return
+        turn = TurnLatency(
+            at=at,
+            end_of_utterance_delay_ms=_ms(self._last_user_eou),
+            llm_ttft_ms=_ms(metrics.get("llm_node_ttft")),
+            tts_ttfb_ms=_ms(metrics.get("tts_node_ttfb")),
+            end_to_end_ms=_ms(metrics.get("e2e_latency")),
+        )
+        # A reply belongs to one user turn; the next reply (a greeting, a handoff) has no EOU.
+        self._last_user_eou = None
+        self.turns.append(turn)
+        self._emit_turn(turn)
+
+    def _emit_turn(self, turn: TurnLatency) -> None:
+        if self._emf is None:
+            return
+        names = {
+            "EndOfUtteranceDelay": turn.end_of_utterance_delay_ms,
+            "LLMTimeToFirstToken": turn.llm_ttft_ms,
+            "TTSTimeToFirstByte": turn.tts_ttfb_ms,
+            "EndToEndLatency": turn.end_to_end_ms,
+        }
+        present = {n: (v, "Milliseconds") for n, v in names.items() if v is not None}
+        if present:
+            self._emf.emit(present, session_id=self.session_id, room=self.room, job_id=self.job_id)  # type: ignore[arg-type]
+
+    def build_report(
+        self, session: AgentSession[Any] | None, *, end_reason: str | None = None
+    ) -> SessionReport:
+        ended = time.time()
+        return SessionReport(
+            session_id=self.session_id,
+            room=self.room,
+            job_id=self.job_id,
+            agent_type=self.agent_type,
+            started_at=_iso(self.started_at),
+            ended_at=_iso(ended),
+            duration_s=round(ended - self.started_at, 3),
+            transcript=list(self.transcript),
+            turns=list(self.turns),
+            usage=usage_of(session) if session is not None else Usage(),
+            config_version=self.config_version,
+            end_reason=end_reason,
+        )
+
+
+def usage_of(session: AgentSession[Any]) -> Usage:
+    usage = Usage()
+    for model in session.usage.model_usage:
+        if isinstance(model, STTModelUsage):
+            usage.stt_audio_seconds += model.audio_duration
+        elif isinstance(model, LLMModelUsage):
+            usage.llm_prompt_tokens += model.input_tokens
+            usage.llm_completion_tokens += model.output_tokens
+        elif isinstance(model, TTSModelUsage):
+            usage.tts_characters += model.characters_count
+    usage.stt_audio_seconds = round(usage.stt_audio_seconds, 3)
+    return usage
+
+
+class ReportWriter:
+    """Writes s3://<bucket>/reports/<id>.json, or <dir>/<id>.json when no bucket is set."""
+
+    def __init__(self, *, bucket: str | None, directory: str, s3_client: Any = None) -> None:
+        self.bucket = bucket
+        self.directory = Path(directory)
+        self._s3 = s3_client
+
+    def write(self, report: SessionReport) -> str:
+        body = report.model_dump_json(indent=2)
+        name = f"{report.session_id}.json"
+        if self.bucket:
+            client = self._s3
+            if client is None:
+                import boto3  # deferred: a worker without a bucket never pays for it
+
+                client = self._s3 = boto3.client("s3")
+            key = f"reports/{name}"
+            client.put_object(
+                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
+            )
+            return f"s3://{self.bucket}/{key}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / name
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(body, encoding="utf-8")
+        # Readers never see a half-written report.
+        tmp.replace(path)
+        return str(path)
+
+
+def load_report(text: str) -> SessionReport:
+    return SessionReport.model_validate(json.loads(text))

@@ -1,0 +1,65 @@
+"""Builds the `AgentServer` from `voice.realtime.worker` (env overrides already applied)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from livekit.agents import AgentServer
+
+from voice.config.schema import VoiceConfig, WorkerSettings
+from worker.call import entrypoint, prewarm
+from worker.emf import EmfEmitter
+from worker.fleet import FleetMonitor, TaskProtection, job_count_load
+from worker.settings import WorkerEnv
+
+PRELOAD_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
+
+
+def server_options(settings: WorkerSettings) -> dict[str, Any]:
+    """`AgentServer` keyword arguments; explicit values, so dev mode defaults never apply."""
+    return {
+        "num_idle_processes": settings.num_idle_processes,
+        "port": settings.port,
+        # All interfaces: the container health check and 127.0.0.1 both reach it.
+        "host": "0.0.0.0",
+        "job_memory_warn_mb": settings.job_memory_warn_mb,
+        "job_memory_limit_mb": settings.job_memory_limit_mb,
+        "load_threshold": settings.load_threshold,
+        "drain_timeout": settings.drain_timeout,
+        "initialize_process_timeout": settings.initialize_process_timeout,
+        "load_fnc": job_count_load(settings.max_jobs),
+    }
+
+
+def build_server(config: VoiceConfig, env: WorkerEnv) -> AgentServer:
+    settings = config.realtime.worker
+    # Read by the forkserver when it starts: without this every process carries the ~250 MB
+    # end-of-turn model. Only a config that asks for it (or an explicit env) preloads it.
+    if settings.preload_turn_detector:
+        os.environ[PRELOAD_ENV] = "1"
+    else:
+        os.environ.setdefault(PRELOAD_ENV, "0")
+
+    server = AgentServer(
+        setup_fnc=prewarm,
+        ws_url=env.livekit_url,
+        api_key=env.livekit_api_key,
+        api_secret=env.livekit_api_secret.get_secret_value() if env.livekit_api_secret else None,
+        **server_options(settings),
+    )
+    # An agent name means explicit dispatch only: rooms get this worker when the API asks.
+    server.rtc_session(entrypoint, agent_name=settings.agent_name)
+
+    protection = TaskProtection(env.ecs_agent_uri) if env.ecs_agent_uri else None
+    # Long enough for the longest call; renewed while jobs run.
+    protect_minutes = max(10, config.realtime.limits.max_session_duration // 60 + 10)
+    monitor = FleetMonitor(
+        server,
+        emf=EmfEmitter(env.metrics_namespace),
+        protection=protection,
+        protect_minutes=protect_minutes,
+    )
+    server.on("worker_started", monitor.start)
+    server._fleet_monitor = monitor  # type: ignore[attr-defined]  # kept for shutdown and tests
+    return server
