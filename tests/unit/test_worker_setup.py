@@ -91,7 +91,7 @@ def test_end_of_turn_model_is_not_preloaded_unless_config_asks(
     assert os.environ[PRELOAD_ENV] == "1"
 
 
-def test_session_takes_turn_handling_and_providers_from_config() -> None:
+async def test_session_takes_turn_handling_and_providers_from_config() -> None:
     text = """
 voice:
   providers:
