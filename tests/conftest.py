@@ -56,8 +56,8 @@ def aws() -> Iterator[None]:
 
 def reset_control_plane() -> None:
     """Drops the per-process caches so the next request sees this test's environment."""
-    from functions.api.deps import get_container
     from functions.settings import get_settings
+    from functions.wiring import get_container
     from voice.config import reset_config_cache
 
     get_settings.cache_clear()
@@ -93,7 +93,7 @@ def control_plane(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contro
     monkeypatch.setenv("LIVEKIT_TIMEOUT_SECONDS", "1")
     monkeypatch.setenv("ENVIRONMENT", "local")
     reset_control_plane()
-    from functions.api.deps import get_container
+    from functions.wiring import get_container
 
     keys = {}
     for user in ("alice", "bob"):

@@ -1,57 +1,13 @@
-"""Wiring: settings, clients, stores and services built once per process, handed to routes."""
+"""FastAPI dependencies: the session service and the caller's user id from `X-API-Key`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header
 
-from functions.sessions.auth import ApiKeyService
-from functions.sessions.service import SessionService, utcnow
-from functions.sessions.webhooks import WebhookService
-from functions.settings import Settings, get_settings
-from functions.store.dynamo import ApiKeyStore, SessionStore
-from functions.store.livekit import LiveKitRooms
-from voice.config import get_config
-
-
-@dataclass(frozen=True)
-class Container:
-    settings: Settings
-    sessions: SessionService
-    keys: ApiKeyService
-    webhooks: WebhookService
-
-
-def dynamodb_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    # Short timeouts and few retries: a slow table should become a 503, not a Lambda timeout.
-    return boto3.client(
-        "dynamodb",
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3}),
-    )
-
-
-def build_container(settings: Settings, client: Any | None = None) -> Container:
-    client = client or dynamodb_client()
-    store = SessionStore(client, settings.sessions_table)
-    rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
-    sessions = SessionService(store, rooms, settings.livekit, get_config, utcnow)
-    return Container(
-        settings=settings,
-        sessions=sessions,
-        keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
-        webhooks=WebhookService(sessions, store, rooms, utcnow, settings.max_redispatch),
-    )
-
-
-@lru_cache(maxsize=1)
-def get_container() -> Container:
-    return build_container(get_settings())
+from functions.sessions.service import SessionService
+from functions.wiring import get_container
 
 
 def _sessions() -> SessionService:

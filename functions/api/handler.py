@@ -3,6 +3,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
+from functions.aio import event_loop
 from functions.api.app import app
 from functions.observability import logger, metrics
 
@@ -12,4 +13,5 @@ _asgi = Mangum(app, lifespan="off")
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict, context: object) -> dict:
+    event_loop()  # Mangum runs on the current loop: make sure an open one is set
     return _asgi(event, context)

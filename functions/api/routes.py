@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
 
-from functions.api.deps import CurrentUser, Sessions, get_container
+from functions.api.deps import CurrentUser, Sessions
 from functions.api.schemas import (
     ErrorBody,
     HealthResponse,
@@ -22,6 +22,7 @@ from functions.sessions.errors import SessionLimitReached
 from functions.sessions.service import NewSession
 from functions.sessions.webhooks import room_event_from_livekit
 from functions.store.livekit import verify_webhook
+from functions.wiring import get_container
 from voice.config import redact
 
 router = APIRouter(prefix="/voice/realtime")

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from functions.observability import logger
 from functions.sessions.errors import (
     ConfigUnavailable,
     DependencyUnavailable,
@@ -23,8 +22,6 @@ from functions.store.livekit import LiveKitCredentials, LiveKitRooms, TokenReque
 from voice.config import ConfigError, LoadedConfig
 from voice.config.schema import AgentType
 from voice.metadata import DispatchMetadata
-
-logger = Logger(child=True)
 
 Clock = Callable[[], datetime]
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aws_lambda_powertools import Logger
-
+from functions.observability import logger
 from functions.sessions.errors import DependencyUnavailable
 from functions.sessions.models import SessionRecord, SessionStatus, session_id_from_room
 from functions.sessions.service import Clock, SessionService
 from functions.store.dynamo import SessionStore
 from functions.store.livekit import LiveKitRooms
 from voice.metadata import DispatchMetadata
-
-logger = Logger(child=True)
 
 AGENT_KIND = 4  # livekit.protocol.models.ParticipantInfo.Kind.AGENT
 

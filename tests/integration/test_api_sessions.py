@@ -105,7 +105,7 @@ def test_missing_or_unknown_api_key_is_401(control_plane: ControlPlane) -> None:
 
 
 def test_revoked_key_is_401(control_plane: ControlPlane) -> None:
-    from functions.api.deps import get_container
+    from functions.wiring import get_container
 
     assert get_container().keys.revoke(control_plane.keys["bob"])
     r = invoke("GET", f"{BASE}/sessions", headers=control_plane.headers("bob"))

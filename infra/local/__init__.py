@@ -1,0 +1,1 @@
+"""The local stack: an AWS emulator built from template.yaml, the API, LiveKit and a worker."""

@@ -1,0 +1,93 @@
+"""The local AWS emulator (moto server) with the table, config bucket and parameters of the stack."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from infra.template import create_sessions_table
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_TABLE = "voice-sessions"
+LOCAL_CONFIG_BUCKET = "voice-config-local"
+LOCAL_REPORTS_BUCKET = "voice-reports-local"
+CONFIG_KEY = "voice_config.yaml"
+CONFIG_URI_PARAMETER = "/voice/config-uri"
+REGION = "us-east-1"
+
+
+def local_aws_env(endpoint: str) -> dict[str, str]:
+    """Environment that points boto3 (and so every piece of the stack) at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "SESSIONS_TABLE": LOCAL_TABLE,
+        "REPORTS_BUCKET": LOCAL_REPORTS_BUCKET,
+    }
+
+
+def bootstrap(endpoint: str) -> None:
+    """Creates what template.yaml would: the sessions table, the buckets and the config parameter."""
+    import boto3
+
+    kw: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "region_name": REGION,
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+    ddb = boto3.client("dynamodb", **kw)
+    if LOCAL_TABLE not in ddb.list_tables()["TableNames"]:
+        create_sessions_table(ddb, LOCAL_TABLE)
+    s3 = boto3.client("s3", **kw)
+    for bucket in (LOCAL_CONFIG_BUCKET, LOCAL_REPORTS_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    body = (ROOT / "config" / "voice_config.yaml").read_bytes()
+    s3.put_object(Bucket=LOCAL_CONFIG_BUCKET, Key=CONFIG_KEY, Body=body)
+    boto3.client("ssm", **kw).put_parameter(
+        Name=CONFIG_URI_PARAMETER,
+        Value=f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}",
+        Type="String",
+        Overwrite=True,
+    )
+
+
+def start_moto(port: int = 0) -> tuple[Any, str]:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    return server, f"http://{host}:{bound}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.aws")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
+    args = parser.parse_args(argv)
+    server, endpoint = start_moto(args.port)
+    bootstrap(endpoint)
+    print(
+        f"AWS emulator on {endpoint}: table {LOCAL_TABLE}, buckets and parameters ready", flush=True
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

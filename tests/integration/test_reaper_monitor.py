@@ -1,0 +1,201 @@
+"""The scheduled handlers (reaper, monitor) through their Lambda entry points, with moto and LiveKit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import (
+    CONFIG_FILE,
+    ControlPlane,
+    LambdaContext,
+    LiveKitServer,
+    invoke,
+    reset_control_plane,
+)
+from tests.support.webhooks import event_body, post_event
+
+BASE = "/voice/realtime"
+
+
+def use_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **limits: object) -> None:
+    data = yaml.safe_load(CONFIG_FILE.read_text())
+    data["voice"]["realtime"]["limits"].update(limits)
+    path = tmp_path / "voice.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("VOICE_CONFIG_URI", str(path))
+    reset_control_plane()
+
+
+def use_livekit(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", url)
+    reset_control_plane()
+
+
+def reap() -> dict:
+    from functions.scheduled.reaper import handler
+
+    return handler({"source": "aws.events"}, LambdaContext(function_name="voice-reaper"))
+
+
+def create(cp: ControlPlane) -> dict:
+    r = invoke("POST", f"{BASE}/session", headers=cp.headers(), json={})
+    assert r.status == 201, r.body
+    return r.body
+
+
+def status(cp: ControlPlane, sid: str) -> dict:
+    return invoke("GET", f"{BASE}/session/{sid}", headers=cp.headers()).body
+
+
+def test_reaper_expires_sessions_never_joined_within_the_token_ttl(
+    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use_config(monkeypatch, tmp_path, token_ttl_hours=0.0003)  # about one second
+    stale = create(control_plane)
+    time.sleep(1.3)
+    fresh_cfg = tmp_path / "fresh"
+    fresh_cfg.mkdir()
+    use_config(monkeypatch, fresh_cfg, token_ttl_hours=2)
+    fresh = create(control_plane)
+    counts = reap()
+    assert counts["ReaperExpired"] == 1
+    assert status(control_plane, stale["session_id"])["status"] == "expired"
+    assert status(control_plane, stale["session_id"])["end_reason"] == "never_joined"
+    assert status(control_plane, fresh["session_id"])["status"] == "pending"
+    assert reap()["ReaperExpired"] == 0
+
+
+def test_reaper_ends_sessions_past_max_duration_and_frees_slots(
+    control_plane: ControlPlane, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = [create(control_plane) for _ in range(3)]
+    # The caller joined two hours ago (per the webhook), so the one-hour limit has passed.
+    post_event(
+        event_body("participant_joined", s[0]["room_name"], "caller-alice", at=time.time() - 7200)
+    )
+    capsys.readouterr()
+    counts = reap()
+    assert counts["ReaperEndedOverDuration"] == 1
+    st = status(control_plane, s[0]["session_id"])
+    assert (st["status"], st["end_reason"]) == ("ended", "max_duration")
+    assert create(control_plane)["status"] == "pending"
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    [emf] = [e for e in emitted if "ReaperEndedOverDuration" in e]
+    assert emf["ReaperEndedOverDuration"] == [1.0]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VoiceAgents"
+
+
+@pytest.mark.livekit
+def test_reaper_ends_sessions_whose_room_is_gone_and_retries_room_deletions(
+    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = create(control_plane)
+    post_event(
+        event_body("participant_joined", gone["room_name"], "caller-alice", at=time.time() - 600)
+    )
+    queued = create(control_plane)
+    # LiveKit is unreachable: the DELETE ends the session and queues the room deletion.
+    assert (
+        invoke(
+            "DELETE", f"{BASE}/session/{queued['session_id']}", headers=control_plane.headers()
+        ).status
+        == 200
+    )
+    use_livekit(monkeypatch, livekit_server.url)
+    counts = reap()
+    assert counts["ReaperEndedRoomGone"] == 1
+    assert counts["ReaperRoomsDeleted"] == 1
+    assert counts["livekit_reachable"] is True
+    assert status(control_plane, gone["session_id"])["end_reason"] == "room_gone"
+    item = control_plane.dynamodb.get_item(
+        TableName=control_plane.table,
+        Key={"pk": {"S": f"SESSION#{queued['session_id']}"}, "sk": {"S": "SESSION"}},
+    )["Item"]
+    assert item["room_delete_pending"] == {"BOOL": False}
+    assert "gsi2pk" not in item
+    assert reap()["ReaperRoomsDeleted"] == 0
+
+
+def test_monitor_publishes_livekit_unreachable(
+    control_plane: ControlPlane, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from functions.scheduled.monitor import handler
+
+    create(control_plane)
+    capsys.readouterr()
+    out = handler({}, LambdaContext(function_name="voice-monitor"))
+    assert out["livekit_connected"] is False
+    assert out["active_sessions"] == 1
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    [emf] = [e for e in emitted if "LiveKitReachable" in e]
+    assert emf["LiveKitReachable"] == [0.0]
+    assert emf["ActiveSessions"] == [1.0]
+    assert "ActiveRooms" not in emf
+
+
+@pytest.mark.livekit
+def test_monitor_and_health_see_a_reachable_livekit(
+    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from livekit import api
+
+    from functions.scheduled.monitor import handler
+
+    use_livekit(monkeypatch, livekit_server.url)
+
+    async def make_room() -> None:
+        async with api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
+        ) as lk:
+            await lk.room.create_room(api.CreateRoomRequest(name="voice-x-room"))
+
+    asyncio.run(make_room())
+    out = handler({}, LambdaContext(function_name="voice-monitor"))
+    assert out == {
+        "status": "healthy",
+        "livekit_connected": True,
+        "active_sessions": 0,
+        "active_rooms": 1,
+    }
+    health = invoke("GET", f"{BASE}/health").body
+    assert health["status"] == "healthy"
+    assert health["active_rooms"] == 1
+
+
+@pytest.mark.livekit
+def test_delete_removes_the_livekit_room(
+    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from livekit import api
+
+    use_livekit(monkeypatch, livekit_server.url)
+    s = create(control_plane)
+
+    async def rooms() -> list[str]:
+        async with api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
+        ) as lk:
+            return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
+
+    async def make_room() -> None:
+        async with api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
+        ) as lk:
+            await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
+
+    asyncio.run(make_room())
+    assert s["room_name"] in asyncio.run(rooms())
+    r = invoke("DELETE", f"{BASE}/session/{s['session_id']}", headers=control_plane.headers())
+    assert r.body["status"] == "ended"
+    assert s["room_name"] not in asyncio.run(rooms())
+    item = control_plane.dynamodb.get_item(
+        TableName=control_plane.table,
+        Key={"pk": {"S": f"SESSION#{s['session_id']}"}, "sk": {"S": "SESSION"}},
+    )["Item"]
+    assert "room_delete_pending" not in item
