@@ -12,7 +12,7 @@ LIVEKIT_VERSION := v1.13.5
 LIVEKIT_SERVER := $(or $(shell command -v livekit-server 2>/dev/null),$(CURDIR)/.bin/livekit-server)
 export LIVEKIT_SERVER_BIN := $(LIVEKIT_SERVER)
 
-.PHONY: help install test lint format api dev worker clean livekit-server
+.PHONY: help install test lint format api dev worker clean livekit-server playground
 .PHONY: template-check sam-venv deploy worker-image config-push
 
 help: ## list the targets
@@ -47,7 +47,14 @@ test: lint livekit-server template-check ## lint, template checks, then the whol
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
 	$(BIN)/python -m infra.local.api
 
-dev: api ## the whole system locally (for now: the control plane)
+dev: install livekit-server playground ## the whole system locally: LiveKit, AWS emulator, API, worker, playground
+	$(BIN)/python -m infra.local.dev
+
+playground/node_modules/.package-lock.json: playground/package.json playground/package-lock.json
+	npm ci --prefix playground --no-audit --no-fund
+	touch $@
+
+playground: playground/node_modules/.package-lock.json ## the playground page's npm dependencies (livekit-client)
 
 worker: install ## the agent worker in dev mode against $$LIVEKIT_URL
 	$(BIN)/python -m worker dev

@@ -1,0 +1,80 @@
+"""`make dev`: runs the whole system on loopback until Ctrl-C, then stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from infra.local.stack import LocalStack, StackOptions
+
+
+def _openai_note() -> str | None:
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        return None
+    return (
+        "WARNING: neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: the agent joins calls but "
+        "cannot hear, think or speak.\n         Set one (any OpenAI-compatible server works) "
+        "and run `make dev` again."
+    )
+
+
+def main() -> int:
+    opts = StackOptions(
+        api_port=int(os.environ.get("API_PORT", "8000")),
+        api_keys=os.environ.get("VOICE_API_KEYS") or None,
+        reaper_interval=float(os.environ.get("REAPER_INTERVAL_SECONDS", "30")),
+    )
+    stack = LocalStack(opts)
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print("starting: AWS emulator, API, LiveKit server, worker ...", flush=True)
+    try:
+        stack.start()
+    except RuntimeError as exc:
+        print(f"could not start the local stack: {exc}", file=sys.stderr)
+        return 1
+    key = stack.api_keys[0][0]
+    base = f"{stack.api_url}/voice/realtime"
+    lines = [
+        "",
+        "The voice platform is running locally:",
+        f"  API         {base}   (docs: {stack.api_url}/docs)",
+        f"  Playground  {stack.playground_url}",
+        f"  LiveKit     {stack.livekit_url}   (devkey / secret)",
+        f"  AWS (moto)  {stack.moto_url}",
+        f"  Logs        {opts.run_dir}/*.log",
+        *(f"  API key     {k}   (user {u})" for k, u in stack.api_keys),
+        "",
+        "Create a session:",
+        f"  curl -s -X POST {base}/session -H 'X-API-Key: {key}' "
+        "-H 'Content-Type: application/json' -d '{\"agent_type\": \"single_agent\"}'",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)
+    note = _openai_note()
+    if note:
+        print(f"\n{note}\n", flush=True)
+    try:
+        while not stopping:
+            for name, proc in list(stack.procs.items()):
+                if proc.poll() is not None:
+                    print(f"{name} exited ({proc.returncode}); see {stack.log_path(name)}")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

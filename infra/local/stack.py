@@ -1,0 +1,339 @@
+"""The whole system on one machine: AWS emulator, LiveKit server, API, worker and the reaper timer.
+
+`make dev` runs it in the foreground; the end-to-end tests start the same stack on free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.local.aws import ROOT, local_aws_env
+
+LIVEKIT_KEY = "devkey"
+LIVEKIT_SECRET = "secret"  # LiveKit's dev-mode credentials; the stack binds to loopback only
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_livekit_server() -> str | None:
+    for candidate in (
+        os.environ.get("LIVEKIT_SERVER_BIN"),
+        shutil.which("livekit-server"),
+        str(ROOT / ".bin" / "livekit-server"),
+    ):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@dataclass
+class StackOptions:
+    api_port: int = 8000
+    livekit_port: int = 7880
+    livekit_tcp_port: int = 7881
+    livekit_udp_port: int = 7882
+    moto_port: int = 4566
+    worker_health_port: int = 8081
+    run_dir: Path = ROOT / ".local" / "run"
+    config_uri: str = str(ROOT / "config" / "voice_config.yaml")
+    api_keys: str | None = None  # VOICE_API_KEYS format; None = one dev key
+    start_worker: bool = True
+    reaper_interval: float = 30.0
+    # Extra environment for the worker (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
+    worker_env: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
+        return cls(
+            api_port=free_port(),
+            livekit_port=free_port(),
+            livekit_tcp_port=free_port(),
+            livekit_udp_port=free_port(),
+            moto_port=free_port(),
+            worker_health_port=free_port(),
+            run_dir=run_dir,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.opts = options
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.api_keys: list[tuple[str, str]] = []
+        self._reaper_stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self.opts.run_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.opts.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.opts.api_port}"
+
+    @property
+    def livekit_url(self) -> str:
+        return f"ws://127.0.0.1:{self.opts.livekit_port}"
+
+    @property
+    def playground_url(self) -> str:
+        return f"{self.api_url}/voice/realtime/playground"
+
+    @property
+    def worker_health_url(self) -> str:
+        return f"http://127.0.0.1:{self.opts.worker_health_port}"
+
+    def log_path(self, name: str) -> Path:
+        return self.opts.run_dir / f"{name}.log"
+
+    # -- environment --------------------------------------------------------------------------
+
+    def base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(local_aws_env(self.moto_url))
+        env.update(
+            {
+                "ENVIRONMENT": "local",
+                "LIVEKIT_URL": self.livekit_url,
+                "LIVEKIT_API_KEY": LIVEKIT_KEY,
+                "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
+                "VOICE_CONFIG_URI": self.opts.config_uri,
+                "VOICE_CONFIG_TTL_SECONDS": "5",
+                "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def worker_env(self) -> dict[str, str]:
+        env = self.base_env()
+        env["OPENAGENTS_LIVEKIT_WORKER_PORT"] = str(self.opts.worker_health_port)
+        env["REPORTS_DIR"] = str(self.opts.run_dir / "reports")
+        env.update(self.opts.worker_env)
+        return env
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = self.log_path(name).open("ab")
+        # A session of its own, so stop() can end the process and every child it started.
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs[name] = proc
+        return proc
+
+    def _wait(self, name: str, probe: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        proc = self.procs[name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = self.log_path(name).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+            try:
+                if probe.startswith("tcp:"):
+                    with socket.create_connection(("127.0.0.1", int(probe[4:])), timeout=0.3):
+                        return
+                else:
+                    with urllib.request.urlopen(probe, timeout=1) as resp:
+                        if resp.status == 200:
+                            return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        tail = self.log_path(name).read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{name} did not become ready within {timeout:.0f} s:\n{tail}")
+
+    def start_moto(self) -> None:
+        self._spawn(
+            "aws",
+            [sys.executable, "-m", "infra.local.aws", "--port", str(self.opts.moto_port)],
+            self.base_env(),
+        )
+        self._wait("aws", f"tcp:{self.opts.moto_port}", 30)
+        # The emulator is up when the port answers; the bootstrap that follows takes a moment.
+        self._wait_for_table()
+
+    def _wait_for_table(self) -> None:
+        import boto3
+
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=self.moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if "voice-sessions" in ddb.list_tables()["TableNames"]:
+                    return
+            except Exception:  # the emulator may still be starting
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the AWS emulator did not create the sessions table")
+
+    def livekit_config(self) -> Path:
+        webhook = f"{self.api_url}/voice/realtime/livekit/webhook"
+        text = "\n".join(
+            [
+                f"port: {self.opts.livekit_port}",
+                "bind_addresses: ['127.0.0.1']",
+                "rtc:",
+                f"  tcp_port: {self.opts.livekit_tcp_port}",
+                f"  udp_port: {self.opts.livekit_udp_port}",
+                "  use_external_ip: false",
+                "  node_ip: 127.0.0.1",
+                "keys:",
+                f"  {LIVEKIT_KEY}: {LIVEKIT_SECRET}",
+                "webhook:",
+                f"  api_key: {LIVEKIT_KEY}",
+                "  urls:",
+                f"    - {webhook}",
+                "logging:",
+                "  level: info",
+                "",
+            ]
+        )
+        path = self.opts.run_dir / "livekit.yaml"
+        path.write_text(text)
+        return path
+
+    def start_livekit(self) -> None:
+        binary = find_livekit_server()
+        if binary is None:
+            raise RuntimeError("no livekit-server: run `make livekit-server` or put one on PATH")
+        self._spawn("livekit", [binary, "--config", str(self.livekit_config())], self.base_env())
+        self._wait("livekit", f"tcp:{self.opts.livekit_port}", 30)
+
+    def start_api(self) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "functions.api.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.opts.api_port),
+            "--log-level",
+            "warning",
+        ]
+        self._spawn("api", cmd, self.base_env())
+        self._wait("api", f"{self.api_url}/openapi.json", 60)
+        self.api_keys = self._seed_keys()
+
+    def _seed_keys(self) -> list[tuple[str, str]]:
+        import boto3
+
+        from functions.sessions.auth import ApiKeyService, parse_seed
+        from functions.store.dynamo import ApiKeyStore
+        from infra.local.api import dev_api_key
+
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=self.moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        keys = ApiKeyService(ApiKeyStore(client, "voice-sessions"))
+        pairs = parse_seed(self.opts.api_keys) if self.opts.api_keys else [(dev_api_key(), "dev")]
+        for key, user in pairs:
+            keys.create(user, key)
+        return pairs
+
+    def start_worker(self) -> None:
+        self._spawn("worker", [sys.executable, "-m", "worker", "dev"], self.worker_env())
+        self._wait("worker", f"{self.worker_health_url}/", 90)
+
+    def stop_worker(self, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop("worker", None)
+        if proc is not None:
+            _signal_group(proc, sig)
+            proc.wait(timeout=30)
+
+    # -- reaper -------------------------------------------------------------------------------
+
+    def _reaper_loop(self) -> None:
+        env = self.base_env()
+        cmd = [
+            sys.executable,
+            "-c",
+            "from functions.scheduled.reaper import reap_once; "
+            "from functions.aio import run_sync; print(run_sync(reap_once()))",
+        ]
+        while not self._reaper_stop.wait(self.opts.reaper_interval):
+            with self.log_path("reaper").open("ab") as log:
+                subprocess.run(
+                    cmd,
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=120,
+                    check=False,
+                )
+
+    # -- whole stack --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.start_moto()
+            self.start_api()
+            self.start_livekit()
+            if self.opts.start_worker:
+                self.start_worker()
+        except BaseException:
+            self.stop()
+            raise
+        if self.opts.reaper_interval > 0:
+            self._reaper = threading.Thread(target=self._reaper_loop, daemon=True)
+            self._reaper.start()
+
+    def stop(self) -> None:
+        self._reaper_stop.set()
+        # Worker first, so it drains while LiveKit and the API are still there.
+        for name in ("worker", "livekit", "api", "aws"):
+            proc = self.procs.pop(name, None)
+            if proc is None:
+                continue
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
