@@ -32,7 +32,18 @@ def server_options(settings: WorkerSettings) -> dict[str, Any]:
     }
 
 
-def build_server(config: VoiceConfig, env: WorkerEnv) -> AgentServer:
+class VoiceAgentServer(AgentServer):
+    """An `AgentServer` that also owns the fleet monitor, so protection is released on close."""
+
+    fleet: FleetMonitor | None = None
+
+    async def aclose(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.aclose()
+        await super().aclose()
+
+
+def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
     settings = config.realtime.worker
     # Read by the forkserver when it starts: without this every process carries the ~250 MB
     # end-of-turn model. Only a config that asks for it (or an explicit env) preloads it.
@@ -41,7 +52,7 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> AgentServer:
     else:
         os.environ.setdefault(PRELOAD_ENV, "0")
 
-    server = AgentServer(
+    server = VoiceAgentServer(
         setup_fnc=prewarm,
         ws_url=env.livekit_url,
         api_key=env.livekit_api_key,
@@ -61,5 +72,5 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> AgentServer:
         protect_minutes=protect_minutes,
     )
     server.on("worker_started", monitor.start)
-    server._fleet_monitor = monitor  # type: ignore[attr-defined]  # kept for shutdown and tests
+    server.fleet = monitor
     return server
