@@ -27,6 +27,8 @@ WORKER_ENV_OVERRIDES: dict[str, str] = {
     "OPENAGENTS_LIVEKIT_LOAD_THRESHOLD": "load_threshold",
     "OPENAGENTS_LIVEKIT_WORKER_PORT": "port",
     "OPENAGENTS_LIVEKIT_AGENT_NAME": "agent_name",
+    # Ours: jobs per worker, set by the template so it matches the task's memory arithmetic.
+    "OPENAGENTS_LIVEKIT_MAX_JOBS": "max_jobs",
 }
 
 # Matches api_key, client_secret, password, authorization, access_token; not token_ttl_hours.
