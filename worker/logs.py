@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 from loguru import logger
 
 _configured = False
+
+
+def _json_sink(message: Any) -> None:
+    record = message.record
+    line: dict[str, Any] = {
+        "timestamp": record["time"].isoformat(),
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["name"],
+        **{k: v for k, v in record["extra"].items()},
+    }
+    if record["exception"] is not None:
+        exc = record["exception"]
+        line["exception"] = f"{exc.type.__name__ if exc.type else ''}: {exc.value}"
+    sys.stderr.write(json.dumps(line, default=str) + "\n")
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -15,7 +32,7 @@ def configure_logging(level: str = "INFO") -> None:
     if _configured:
         return
     logger.remove()
-    logger.add(sys.stderr, level=level.upper(), serialize=True, backtrace=False, diagnose=False)
+    logger.add(_json_sink, level=level.upper(), backtrace=False, diagnose=False)
     _configured = True
 
 
