@@ -13,7 +13,7 @@ LIVEKIT_SERVER := $(or $(shell command -v livekit-server 2>/dev/null),$(CURDIR)/
 export LIVEKIT_SERVER_BIN := $(LIVEKIT_SERVER)
 
 .PHONY: help install test lint format api dev worker clean livekit-server playground
-.PHONY: template-check sam-venv deploy worker-image config-push
+.PHONY: template-check sam-venv deploy worker-image config-push browser-deps
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint livekit-server template-check ## lint, template checks, then the whole test suite
+test: lint livekit-server playground browser-deps template-check ## lint, template checks, then the whole test suite
 	$(BIN)/pytest -q
 
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
@@ -55,6 +55,9 @@ playground/node_modules/.package-lock.json: playground/package.json playground/p
 	touch $@
 
 playground: playground/node_modules/.package-lock.json ## the playground page's npm dependencies (livekit-client)
+
+browser-deps: ## Debian's chromium for the browser test (headless, fake microphone)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 worker: install ## the agent worker in dev mode against $$LIVEKIT_URL
 	$(BIN)/python -m worker dev
