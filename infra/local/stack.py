@@ -264,9 +264,19 @@ class LocalStack:
             keys.create(user, key)
         return pairs
 
-    def start_worker(self) -> None:
+    def start_worker(self, timeout: float = 90) -> None:
+        log = self.log_path("worker")
+        offset = log.stat().st_size if log.exists() else 0
         self._spawn("worker", [sys.executable, "-m", "worker", "dev"], self.worker_env())
-        self._wait("worker", f"{self.worker_health_url}/", 90)
+        self._wait("worker", f"{self.worker_health_url}/", timeout)
+        # Health answers before the worker has registered with LiveKit, and a room created in
+        # between gets its agent dispatch dropped: ready means registered.
+        deadline = time.monotonic() + timeout
+        while "registered worker" not in log.read_bytes()[offset:].decode(errors="replace"):
+            if self.procs["worker"].poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"worker did not register with LiveKit:\n{tail}")
+            time.sleep(0.1)
 
     def stop_worker(self, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop("worker", None)
