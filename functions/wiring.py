@@ -13,6 +13,7 @@ from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, SessionStore
 from functions.store.livekit import LiveKitRooms
+from functions.store.reports import ReportStore
 from voice.config import get_config
 
 
@@ -40,7 +41,8 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     client = client or dynamodb_client()
     store = SessionStore(client, settings.sessions_table)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
-    sessions = SessionService(store, rooms, settings.livekit, get_config, utcnow)
+    reports = ReportStore(settings.reports_bucket)
+    sessions = SessionService(store, rooms, settings.livekit, get_config, utcnow, reports)
     return Container(
         settings=settings,
         sessions=sessions,

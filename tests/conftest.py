@@ -25,6 +25,7 @@ from infra.template import create_sessions_table
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / "config" / "voice_config.yaml"
 TABLE = "voice-sessions-test"
+REPORTS_BUCKET = "voice-reports-test"
 LK_KEY = "devkey"
 LK_SECRET = "secret"
 
@@ -54,6 +55,28 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes moto's DynamoDB calls one-at-a-time, as DynamoDB's own transactions behave.
+
+    moto rolls a failed transaction back by restoring a deep copy of the whole table taken when
+    the transaction began, which wipes writes other threads made meanwhile. Real DynamoDB
+    serializes conflicting transactions instead. Each call still interleaves freely with the
+    others, so a read-then-write limit check would still race; only conditional writes hold.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "get_item", "put_item", "update_item", "query"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
 def reset_control_plane() -> None:
     """Drops the per-process caches so the next request sees this test's environment."""
     from functions.settings import get_settings
@@ -70,6 +93,7 @@ class ControlPlane:
     table: str
     keys: dict[str, str]  # user -> API key
     dynamodb: Any
+    reports_bucket: str
 
     def headers(self, user: str = "alice") -> dict[str, str]:
         return {"x-api-key": self.keys[user], "content-type": "application/json"}
@@ -85,6 +109,8 @@ def control_plane(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contro
     """The API wired to moto, with users alice and bob, and LiveKit unreachable unless overridden."""
     client = boto3.client("dynamodb")
     create_sessions_table(client, TABLE)
+    boto3.client("s3").create_bucket(Bucket=REPORTS_BUCKET)
+    monkeypatch.setenv("REPORTS_BUCKET", REPORTS_BUCKET)
     monkeypatch.setenv("SESSIONS_TABLE", TABLE)
     monkeypatch.setenv("VOICE_CONFIG_URI", str(CONFIG_FILE))
     monkeypatch.setenv("LIVEKIT_URL", unreachable_livekit_url())
@@ -99,7 +125,7 @@ def control_plane(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contro
     for user in ("alice", "bob"):
         key, _ = get_container().keys.create(user)
         keys[user] = key
-    yield ControlPlane(table=TABLE, keys=keys, dynamodb=client)
+    yield ControlPlane(table=TABLE, keys=keys, dynamodb=client, reports_bucket=REPORTS_BUCKET)
     reset_control_plane()
 
 

@@ -59,7 +59,8 @@ def create_session(body: SessionCreate, user: CurrentUser, sessions: Sessions) -
 
 @router.get("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
 def get_session(session_id: str, user: CurrentUser, sessions: Sessions) -> SessionPublic:
-    return SessionPublic.of(sessions.get(user, session_id))
+    rec = sessions.get(user, session_id)
+    return SessionPublic.of(rec, sessions.report_usage(rec))
 
 
 @router.delete("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
@@ -68,7 +69,7 @@ async def end_session(session_id: str, user: CurrentUser, sessions: Sessions) ->
     rec = await sessions.end(user, session_id)
     if before.status.is_live and not rec.status.is_live:
         metrics.add_metric(name="SessionsEnded", unit="Count", value=1)
-    return SessionPublic.of(rec)
+    return SessionPublic.of(rec, sessions.report_usage(rec))
 
 
 @router.get("/sessions", response_model=SessionPage, responses=_ERRORS)

@@ -40,6 +40,12 @@ class SessionCreated(BaseModel):
 
 class Usage(BaseModel):
     duration_seconds: float | None = None
+    # From the worker's session report, once it has been written.
+    stt_audio_seconds: float | None = None
+    llm_prompt_tokens: int | None = None
+    llm_completion_tokens: int | None = None
+    tts_characters: int | None = None
+    turns: int | None = None
 
 
 class SessionPublic(BaseModel):
@@ -62,7 +68,12 @@ class SessionPublic(BaseModel):
     usage: Usage | None = Field(default=None, description="present once the session has ended")
 
     @classmethod
-    def of(cls, rec: SessionRecord) -> SessionPublic:
+    def of(cls, rec: SessionRecord, report_usage: dict[str, Any] | None = None) -> SessionPublic:
+        usage = None
+        if not rec.status.is_live:
+            usage = Usage.model_validate(
+                (report_usage or {}) | {"duration_seconds": rec.duration_seconds}
+            )
         return cls(
             session_id=rec.session_id,
             room_name=rec.room_name,
@@ -80,7 +91,7 @@ class SessionPublic(BaseModel):
             ended_at=rec.ended_at,
             end_reason=rec.end_reason,
             config_version=rec.config_version,
-            usage=None if rec.status.is_live else Usage(duration_seconds=rec.duration_seconds),
+            usage=usage,
         )
 
 

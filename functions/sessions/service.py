@@ -19,6 +19,7 @@ from functions.sessions.errors import (
 from functions.sessions.models import SessionRecord, SessionStatus, room_name_for
 from functions.store.dynamo import SessionStore
 from functions.store.livekit import LiveKitCredentials, LiveKitRooms, TokenRequest, mint_join_token
+from functions.store.reports import ReportStore
 from voice.config import ConfigError, LoadedConfig
 from voice.config.schema import AgentType
 from voice.metadata import DispatchMetadata
@@ -66,7 +67,9 @@ class SessionService:
         creds: LiveKitCredentials,
         config: Callable[[], LoadedConfig],
         clock: Clock = utcnow,
+        reports: ReportStore | None = None,
     ) -> None:
+        self._reports = reports or ReportStore(None)
         self._store = store
         self._rooms = rooms
         self._creds = creds
@@ -161,6 +164,10 @@ class SessionService:
         if rec is None or rec.user_id != user_id:
             raise NotFound(f"no session '{session_id}' for this API key")
         return rec
+
+    def report_usage(self, rec: SessionRecord) -> dict[str, Any] | None:
+        """Usage from the worker's report; only ended sessions have one."""
+        return None if rec.status.is_live else self._reports.usage(rec.session_id)
 
     def list(
         self, user_id: str, limit: int, cursor: str | None

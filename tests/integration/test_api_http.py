@@ -12,7 +12,7 @@ BASE = "/voice/realtime"
 
 
 def test_twenty_racing_creates_for_one_user_yield_exactly_the_limit(
-    control_plane: ControlPlane,
+    control_plane: ControlPlane, serialized_dynamodb: None
 ) -> None:
     from functions.api.app import create_app
 

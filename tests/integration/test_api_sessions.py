@@ -128,7 +128,7 @@ def test_delete_is_idempotent_and_frees_the_slot_once(control_plane: ControlPlan
     assert first.status == 200
     assert first.body["status"] == "ended"
     assert first.body["end_reason"] == "ended_by_api"
-    assert first.body["usage"] == {"duration_seconds": 0.0}
+    assert first.body["usage"]["duration_seconds"] == 0.0
     for _ in range(3):
         again = invoke("DELETE", f"{BASE}/session/{ids[0]}", headers=control_plane.headers())
         assert again.status == 200
@@ -257,3 +257,34 @@ def test_store_outage_is_503(control_plane: ControlPlane) -> None:
     r = invoke("GET", f"{BASE}/sessions", headers=control_plane.headers())
     assert r.status == 503
     assert r.body["error"] == "dependency_unavailable"
+
+
+def test_an_ended_session_shows_usage_from_the_worker_report(control_plane: ControlPlane) -> None:
+    import boto3
+
+    sid = create(control_plane).body["session_id"]
+    invoke("DELETE", f"{BASE}/session/{sid}", headers=control_plane.headers())
+    before = invoke("GET", f"{BASE}/session/{sid}", headers=control_plane.headers()).body
+    assert before["usage"]["tts_characters"] is None
+    report = {
+        "session_id": sid,
+        "usage": {
+            "stt_audio_seconds": 4.2,
+            "llm_prompt_tokens": 120,
+            "llm_completion_tokens": 30,
+            "tts_characters": 88,
+        },
+        "turns": [{}, {}],
+    }
+    boto3.client("s3").put_object(
+        Bucket=control_plane.reports_bucket, Key=f"reports/{sid}.json", Body=json.dumps(report)
+    )
+    usage = invoke("GET", f"{BASE}/session/{sid}", headers=control_plane.headers()).body["usage"]
+    assert usage == {
+        "duration_seconds": 0.0,
+        "stt_audio_seconds": 4.2,
+        "llm_prompt_tokens": 120,
+        "llm_completion_tokens": 30,
+        "tts_characters": 88,
+        "turns": 2,
+    }
