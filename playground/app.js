@@ -202,6 +202,7 @@
     r.on(E.Disconnected, () => {
       ui.connection.textContent = 'disconnected';
       ui.mic.textContent = 'off';
+      ui.agentState.textContent = '–';
       // The room went away under us (ended elsewhere): one last poll shows why.
       if (session && room === r) refreshStatus();
       room = null;

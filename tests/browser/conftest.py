@@ -1,0 +1,95 @@
+"""Fixtures for the browser test: a fake microphone, the fake OpenAI server, the local stack, chromium."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from infra.local.stack import LocalStack, StackOptions, find_livekit_server, free_port
+from tests.browser.chromium import Chromium, find_chromium
+from tests.support.fake_openai import QUESTION, FakeOpenAIServer, espeak_samples, to_wav
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVEKIT_CLIENT = ROOT / "playground" / "node_modules" / "livekit-client" / "dist"
+MIC_RATE = 48_000
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser-run")
+
+
+@pytest.fixture(scope="module")
+def chromium_binary() -> str:
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no chromium: run `make browser-deps` (Debian's chromium package)")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def playground_built() -> None:
+    if not (LIVEKIT_CLIENT / "livekit-client.umd.js").is_file():
+        pytest.skip("the playground's livekit-client is not installed: run `make playground`")
+
+
+@pytest.fixture(scope="module")
+def microphone_wav(run_dir: Path) -> Path:
+    """The caller's question as espeak-ng speech, padded with silence so each loop is one turn."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("no espeak-ng: the fake microphone needs speech to play")
+    speech = espeak_samples(QUESTION, MIC_RATE)
+    assert speech is not None
+    silence = np.zeros(MIC_RATE, dtype=np.int16)
+    # Chromium loops the file: 1 s lead-in, the question, then 5 s of quiet for the agent's turn.
+    samples = np.concatenate([silence, speech, *([silence] * 5)])
+    path = run_dir / "microphone.wav"
+    path.write_bytes(to_wav(samples, MIC_RATE))
+    return path
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(
+    run_dir: Path, fake_openai: FakeOpenAIServer, playground_built: None
+) -> Iterator[LocalStack]:
+    if find_livekit_server() is None:
+        pytest.skip("no livekit-server: run `make livekit-server` or put one on PATH")
+    options = StackOptions.on_free_ports(
+        run_dir / "stack",
+        worker_env={"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-fake"},
+        reaper_interval=0,
+        quiet=True,
+    )
+    with LocalStack(options) as running:
+        yield running
+
+
+@pytest.fixture
+def browser(chromium_binary: str, microphone_wav: Path, tmp_path: Path) -> Iterator[Browser]:
+    """A playwright Browser attached over CDP to a chromium this fixture starts and stops."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Chromium(chromium_binary, tmp_path, microphone_wav)
+    chromium.start()
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.connect_over_cdp(chromium.cdp_url, timeout=30_000)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        chromium.stop()

@@ -1,0 +1,105 @@
+"""The playground page in headless chromium: start a call, hear and read the agent, end the call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from infra.local.stack import LocalStack
+from tests.support.fake_openai import ANSWER, QUESTION, FakeOpenAIServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.livekit, pytest.mark.e2e]
+
+
+def _page_state(page: Page) -> str:
+    return page.evaluate(
+        """() => JSON.stringify({
+            status: document.getElementById('status').textContent,
+            agent: document.getElementById('agent-joined').textContent,
+            connection: document.getElementById('connection').textContent,
+            error: document.getElementById('error').textContent,
+            lines: [...document.querySelectorAll('#transcript .line')].map(l => l.textContent),
+        })"""
+    )
+
+
+@pytest.mark.timeout(240)
+def test_playground_call_reaches_the_agent_and_ends(
+    stack: LocalStack, fake_openai: FakeOpenAIServer, browser: Browser, run_dir: Path
+) -> None:
+    api_key = stack.api_keys[0][0]
+    page = browser.contexts[0].new_page()
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+
+    def context() -> str:
+        logs = "\n".join(console[-30:])
+        worker = stack.log_path("worker").read_text(errors="replace")[-3000:]
+        return f"page: {_page_state(page)}\nconsole:\n{logs}\nworker:\n{worker}\nrun dir: {run_dir}"
+
+    page.goto(stack.playground_url)
+    page.fill("#api-key", api_key)
+    page.select_option("#agent-type", "single_agent")
+    page.check("#greeting")
+    page.click("#start")
+
+    try:
+        page.wait_for_selector("#agent-joined[data-joined=true]", timeout=60_000)
+        # The caller's question (the fake microphone) comes back transcribed on the page,
+        # and the agent's spoken answer to it arrives as the agent's transcript line.
+        page.locator("#transcript .line.caller", has_text=QUESTION).first.wait_for(timeout=60_000)
+        page.locator("#transcript .line.agent", has_text=ANSWER).first.wait_for(timeout=60_000)
+    except Exception as exc:
+        page.screenshot(path=str(run_dir / "playground-failed.png"), full_page=True)
+        raise AssertionError(
+            f"the call did not reach the agent's answer: {exc}\n{context()}"
+        ) from exc
+
+    assert page.text_content("#status") == "active", context()
+    assert page.text_content("#mic") == "on", context()
+    agent_tracks = page.evaluate(
+        "() => { const s = document.getElementById('agent-audio').srcObject;"
+        " return s ? s.getAudioTracks().filter(t => t.readyState === 'live').length : 0; }"
+    )
+    assert agent_tracks == 1, f"the agent's audio is not attached to the page\n{context()}"
+    page.screenshot(path=str(run_dir / "playground-call.png"), full_page=True)
+
+    session_id = page.text_content("#session-id")
+    page.click("#end")
+    page.wait_for_selector("#status[data-status=ended]", timeout=30_000)
+    assert page.text_content("#connection") == "disconnected", context()
+    assert page.is_enabled("#start"), context()
+    page.screenshot(path=str(run_dir / "playground-ended.png"), full_page=True)
+
+    resp = httpx.get(
+        f"{stack.api_url}/voice/realtime/session/{session_id}",
+        headers={"x-api-key": api_key},
+        timeout=10,
+    )
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "ended"
+    assert fake_openai.fake.of("/v1/chat/completions"), "the agent never asked the LLM"
+
+
+@pytest.mark.timeout(120)
+def test_playground_shows_the_api_error_for_a_wrong_key(
+    stack: LocalStack, browser: Browser
+) -> None:
+    page = browser.contexts[0].new_page()
+    page.goto(stack.playground_url)
+    page.fill("#api-key", "vk_not_a_real_key")
+    page.click("#start")
+
+    page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+    error = page.text_content("#error") or ""
+    assert error.startswith("unauthorized: "), error
+    assert page.text_content("#status") == "idle"
+    assert page.is_enabled("#start")
+    assert page.is_disabled("#end")
