@@ -264,22 +264,28 @@ class LocalStack:
             keys.create(user, key)
         return pairs
 
-    def start_worker(self, timeout: float = 90) -> None:
-        log = self.log_path("worker")
+    def start_worker(
+        self, name: str = "worker", health_port: int | None = None, timeout: float = 90
+    ) -> None:
+        """Starts a worker; more than one (each with its own name and port) makes a small fleet."""
+        env = self.worker_env()
+        port = health_port or self.opts.worker_health_port
+        env["OPENAGENTS_LIVEKIT_WORKER_PORT"] = str(port)
+        log = self.log_path(name)
         offset = log.stat().st_size if log.exists() else 0
-        self._spawn("worker", [sys.executable, "-m", "worker", "dev"], self.worker_env())
-        self._wait("worker", f"{self.worker_health_url}/", timeout)
+        self._spawn(name, [sys.executable, "-m", "worker", "dev"], env)
+        self._wait(name, f"http://127.0.0.1:{port}/", timeout)
         # Health answers before the worker has registered with LiveKit, and a room created in
         # between gets its agent dispatch dropped: ready means registered.
         deadline = time.monotonic() + timeout
         while "registered worker" not in log.read_bytes()[offset:].decode(errors="replace"):
-            if self.procs["worker"].poll() is not None or time.monotonic() > deadline:
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"worker did not register with LiveKit:\n{tail}")
+                raise RuntimeError(f"{name} did not register with LiveKit:\n{tail}")
             time.sleep(0.1)
 
-    def stop_worker(self, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop("worker", None)
+    def stop_worker(self, sig: int = signal.SIGKILL, name: str = "worker") -> None:
+        proc = self.procs.pop(name, None)
         if proc is not None:
             _signal_group(proc, sig)
             proc.wait(timeout=30)
@@ -325,7 +331,8 @@ class LocalStack:
     def stop(self) -> None:
         self._reaper_stop.set()
         # Worker first, so it drains while LiveKit and the API are still there.
-        for name in ("worker", "livekit", "api", "aws"):
+        workers = [name for name in self.procs if name.startswith("worker")]
+        for name in [*workers, "livekit", "api", "aws"]:
             proc = self.procs.pop(name, None)
             if proc is None:
                 continue

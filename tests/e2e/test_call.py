@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import httpx
 import pytest
 
-from infra.local.stack import LocalStack
+from infra.local.stack import LocalStack, free_port
 from tests.e2e.conftest import log_tail, poll_session, session_report
 from tests.support.caller import Caller, speech, wait_until
 from tests.support.fake_openai import ANSWER, GREETING, QUESTION, FakeOpenAIServer
@@ -72,3 +73,48 @@ async def test_caller_hears_greeting_and_answer_and_session_ends_by_webhook(
     assert turns == [("assistant", GREETING), ("user", QUESTION), ("assistant", ANSWER)], turns
     transcribed = [r.body["text"] for r in fake_openai.fake.of("/v1/audio/transcriptions")]
     assert QUESTION in transcribed
+
+
+async def test_worker_killed_mid_call_is_redispatched_once_then_the_session_fails(
+    stack: LocalStack, api: httpx.AsyncClient
+) -> None:
+    joined_at = time.monotonic()
+    created, caller = await start_call(api)
+    session_id = created["session_id"]
+    try:
+        await poll_session(api, session_id, lambda s: s["agent_joined"], WAIT, "the agent")
+        await caller.wait_for_voice(after=joined_at, timeout=WAIT)
+        # A second worker joins the fleet; the first, which holds the call, dies without warning.
+        stack.start_worker("worker-b", health_port=free_port())
+        killed_at = time.monotonic()
+        stack.stop_worker(signal.SIGKILL)
+        await wait_until(lambda: len(caller.agents_left) >= 1, WAIT, "LiveKit to drop the agent")
+        print(f"\nagent dropped {time.monotonic() - killed_at:.2f} s after SIGKILL")
+        await wait_until(lambda: len(caller.agents_joined) >= 2, WAIT, "a re-dispatched agent")
+        print(f"new agent joined {time.monotonic() - killed_at:.2f} s after SIGKILL")
+        status = (await api.get(f"/session/{session_id}")).json()["status"]
+        assert status == "active"
+
+        spoke_at = await caller.say(speech(QUESTION))
+        await caller.wait_for_voice(after=spoke_at, timeout=WAIT)
+        second = caller.agents_joined[1]
+        await wait_until(
+            lambda: ANSWER in " ".join(caller.said_by(second)), WAIT, "the new agent's answer"
+        )
+        # A re-dispatched agent picks up the call; it does not greet the caller a second time.
+        assert GREETING not in " ".join(caller.said_by(second))
+
+        killed_at = time.monotonic()
+        stack.stop_worker(signal.SIGKILL, name="worker-b")
+        failed = await poll_session(
+            api, session_id, lambda s: s["status"] != "active", WAIT, "the session to leave active"
+        )
+        print(f"session {failed['status']} {time.monotonic() - killed_at:.2f} s after SIGKILL")
+        assert failed["status"] == "failed"
+        assert failed["end_reason"] == "agent_lost"
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tail(stack, 'worker', 'worker-b', 'api')}") from exc
+    finally:
+        await caller.leave()
+        if "worker" not in stack.procs:
+            stack.start_worker()
