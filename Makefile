@@ -41,8 +41,12 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint livekit-server playground browser-deps template-check ## lint, template checks, then the whole test suite
+test: lint livekit-server playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
 	$(BIN)/pytest -q
+
+.PHONY: e2e-deps
+e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)
+	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng sox)
 
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
 	$(BIN)/python -m infra.local.api
