@@ -21,7 +21,10 @@ class SessionCreate(BaseModel):
         default=None, description="the agent speaks first; default from config"
     )
     voice_profile: str | None = Field(
-        default=None, max_length=64, description="a profile named in voice.voice_profiles"
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="a profile named in voice.voice_profiles (GET /config lists them)",
     )
     metadata: dict[str, Any] | None = Field(
         default=None, description="small JSON object passed to the agent (size-capped)"
