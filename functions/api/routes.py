@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Body, Header, Query, Request, status
 
 from functions.api.deps import CurrentUser, Sessions
 from functions.api.schemas import (
@@ -38,9 +38,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=SessionCreated,
     responses=_ERRORS,
 )
-def create_session(body: SessionCreate, user: CurrentUser, sessions: Sessions) -> SessionCreated:
+def create_session(
+    user: CurrentUser, sessions: Sessions, body: Annotated[SessionCreate | None, Body()] = None
+) -> SessionCreated:
+    # No body at all means "all defaults from the config", like an empty JSON object.
+    request = body or SessionCreate()
     try:
-        created = sessions.create(user, NewSession(**body.model_dump()))
+        created = sessions.create(user, NewSession(**request.model_dump()))
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise

@@ -72,6 +72,12 @@ def test_create_uses_config_defaults_when_fields_are_omitted(control_plane: Cont
     assert meta["initial_greeting"] is True
 
 
+def test_create_without_a_body_uses_the_config_defaults(control_plane: ControlPlane) -> None:
+    r = invoke("POST", f"{BASE}/session", headers={"x-api-key": control_plane.keys["alice"]})
+    assert r.status == 201, r.body
+    assert r.body["status"] == "pending"
+
+
 def test_get_session_shows_status_for_its_owner(control_plane: ControlPlane) -> None:
     sid = create(control_plane).body["session_id"]
     r = invoke("GET", f"{BASE}/session/{sid}", headers=control_plane.headers())
