@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from livekit import rtc
 
-from tests.support.fake_openai import espeak_samples, tone_samples
+from tests.support.fake_openai import espeak_samples
 
 RATE = 48_000
 FRAME = RATE // 100  # 10 ms
@@ -22,10 +22,11 @@ BACKGROUND_TRACK = "background_audio"  # the thinking sound, not the agent's voi
 
 
 def speech(text: str) -> np.ndarray:
-    """`text` spoken by espeak-ng (a tone when it is missing), int16 mono at 48 kHz."""
+    """`text` spoken by espeak-ng, int16 mono at 48 kHz."""
     samples = espeak_samples(text, RATE)
     if samples is None:
-        return tone_samples(text, RATE)
+        # A tone would not pass the agent's voice activity detector: no stand-in here.
+        raise RuntimeError("the caller speaks with espeak-ng, which is missing: make e2e-deps")
     # espeak-ng ends with ~0.3 s of silence: trimmed, so the speech ends when `say` returns.
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > VOICE_RMS)
     return samples[: loud[-1] + 1] if loud.size else samples
