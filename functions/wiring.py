@@ -20,6 +20,8 @@ from voice.config import get_config
 @dataclass(frozen=True)
 class Container:
     settings: Settings
+    store: SessionStore
+    rooms: LiveKitRooms
     sessions: SessionService
     keys: ApiKeyService
     webhooks: WebhookService
@@ -42,12 +44,16 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     store = SessionStore(client, settings.sessions_table)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
-    sessions = SessionService(store, rooms, settings.livekit, get_config, utcnow, reports)
+    sessions = SessionService(
+        store, rooms, settings.livekit, get_config, utcnow, reports, settings.max_redispatch
+    )
     return Container(
         settings=settings,
+        store=store,
+        rooms=rooms,
         sessions=sessions,
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
-        webhooks=WebhookService(sessions, store, rooms, utcnow, settings.max_redispatch),
+        webhooks=WebhookService(sessions, store, rooms, utcnow),
         reaper=Reaper(sessions, store, rooms, utcnow),
     )
 

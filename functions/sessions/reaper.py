@@ -15,6 +15,9 @@ from functions.store.livekit import LiveKitRooms
 
 # An active session's room may not be listed yet right after the join; leave it alone this long.
 ROOM_GONE_GRACE = timedelta(minutes=2)
+# An agent joins within a second or two of the caller; one still missing after this never will
+# (LiveKit drops a dispatch that finds no registered worker and does not retry it).
+AGENT_JOIN_GRACE = timedelta(seconds=30)
 
 
 @dataclass
@@ -22,6 +25,8 @@ class ReaperCounts:
     expired: int = 0
     ended_over_duration: int = 0
     ended_room_gone: int = 0
+    agents_redispatched: int = 0
+    failed_no_agent: int = 0
     rooms_deleted: int = 0
     errors: int = 0
     livekit_reachable: bool = True
@@ -33,6 +38,8 @@ class ReaperCounts:
             "ReaperExpired": self.expired,
             "ReaperEndedOverDuration": self.ended_over_duration,
             "ReaperEndedRoomGone": self.ended_room_gone,
+            "ReaperAgentsRedispatched": self.agents_redispatched,
+            "SessionsFailed": self.failed_no_agent,
             "ReaperRoomsDeleted": self.rooms_deleted,
             "ReaperErrors": self.errors,
         }
@@ -97,6 +104,21 @@ class Reaper:
                     rec, SessionStatus.ENDED, "room_gone", delete_room=False
                 ):
                     counts.ended_room_gone += 1
+
+            for rec in list(self._store.by_state("STATE#active", limit=self._batch)):
+                if out_of_time():
+                    return counts
+                missing_since = rec.agent_left_at or (
+                    None if rec.agent_joined_at else rec.joined_at
+                )
+                if missing_since is None or missing_since > now - AGENT_JOIN_GRACE:
+                    continue
+                reason = "agent_lost" if rec.agent_left_at else "agent_never_joined"
+                action = await self._sessions.recover_agent(rec, now, reason)
+                if action == "redispatched":
+                    counts.agents_redispatched += 1
+                elif action == "failed":
+                    counts.failed_no_agent += 1
 
             for rec in list(self._store.by_state(CLEANUP_STATE, limit=self._batch)):
                 if out_of_time():

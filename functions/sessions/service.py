@@ -68,7 +68,9 @@ class SessionService:
         config: Callable[[], LoadedConfig],
         clock: Clock = utcnow,
         reports: ReportStore | None = None,
+        max_redispatch: int = 1,
     ) -> None:
+        self._max_redispatch = max_redispatch
         self._reports = reports or ReportStore(None)
         self._store = store
         self._rooms = rooms
@@ -208,6 +210,29 @@ class SessionService:
                 extra={"session_id": rec.session_id, "status": status.value, "reason": reason},
             )
         return changed
+
+    async def recover_agent(self, rec: SessionRecord, at: datetime, reason: str) -> str:
+        """A live call without its agent: re-dispatch while the budget lasts, else fail it."""
+        log = {"session_id": rec.session_id, "room": rec.room_name, "reason": reason}
+        if self._store.record_agent_left(rec.session_id, at, self._max_redispatch):
+            dispatch = DispatchMetadata(
+                session_id=rec.session_id,
+                agent_type=rec.agent_type,
+                # The caller has already been greeted (or is mid-call): no second greeting.
+                initial_greeting=False,
+                voice_profile=rec.voice_profile,
+                metadata=rec.metadata,
+            )
+            agent_name = self.loaded_config().config.realtime.worker.agent_name
+            try:
+                await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
+                logger.warning("agent missing from a live call: re-dispatched", extra=log)
+                return "redispatched"
+            except DependencyUnavailable as exc:
+                logger.error("agent re-dispatch failed", extra=log | {"why": str(exc)})
+        changed = await self.finish(rec, SessionStatus.FAILED, reason, delete_room=True)
+        logger.error("agent missing and not re-dispatched: session failed", extra=log)
+        return "failed" if changed else "unchanged"
 
     async def retry_room_delete(self, rec: SessionRecord) -> bool:
         try:

@@ -11,7 +11,6 @@ from functions.sessions.models import SessionRecord, SessionStatus, session_id_f
 from functions.sessions.service import Clock, SessionService
 from functions.store.dynamo import SessionStore
 from functions.store.livekit import LiveKitRooms
-from voice.metadata import DispatchMetadata
 
 AGENT_KIND = 4  # livekit.protocol.models.ParticipantInfo.Kind.AGENT
 
@@ -40,13 +39,11 @@ class WebhookService:
         store: SessionStore,
         rooms: LiveKitRooms,
         clock: Clock,
-        max_redispatch: int = 1,
     ) -> None:
         self._sessions = sessions
         self._store = store
         self._rooms = rooms
         self._clock = clock
-        self._max_redispatch = max_redispatch
 
     async def handle(self, ev: RoomEvent) -> WebhookOutcome:
         session_id = session_id_from_room(ev.room_name)
@@ -96,26 +93,8 @@ class WebhookService:
         if participants is not None and not callers:
             # The caller is gone too: the room closes and room_finished ends the session.
             return WebhookOutcome(rec.session_id, "unchanged")
-        if self._store.record_agent_left(rec.session_id, at, self._max_redispatch):
-            dispatch = DispatchMetadata(
-                session_id=rec.session_id,
-                agent_type=rec.agent_type,
-                initial_greeting=False,
-                voice_profile=rec.voice_profile,
-                metadata=rec.metadata,
-            )
-            agent_name = self._sessions.loaded_config().config.realtime.worker.agent_name
-            try:
-                await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
-                logger.warning("agent left a live call: re-dispatched", extra=log)
-                return WebhookOutcome(rec.session_id, "redispatched")
-            except DependencyUnavailable as exc:
-                logger.error("agent re-dispatch failed", extra=log | {"why": str(exc)})
-        changed = await self._sessions.finish(
-            rec, SessionStatus.FAILED, "agent_lost", delete_room=True
-        )
-        logger.error("agent lost and not re-dispatched: session failed", extra=log)
-        return WebhookOutcome(rec.session_id, "failed" if changed else "unchanged")
+        action = await self._sessions.recover_agent(rec, at, "agent_lost")
+        return WebhookOutcome(rec.session_id, action)
 
 
 def room_event_from_livekit(event: object) -> RoomEvent:

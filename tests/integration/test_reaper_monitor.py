@@ -199,3 +199,55 @@ def test_delete_removes_the_livekit_room(
         Key={"pk": {"S": f"SESSION#{s['session_id']}"}, "sk": {"S": "SESSION"}},
     )["Item"]
     assert "room_delete_pending" not in item
+
+
+@pytest.mark.livekit
+def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
+    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from livekit import api
+
+    from functions.sessions.reaper import Reaper
+    from functions.wiring import get_container
+
+    use_livekit(monkeypatch, livekit_server.url)
+    s = create(control_plane)
+
+    async def make_room() -> None:
+        async with api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
+        ) as lk:
+            await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
+
+    async def dispatches() -> list[str]:
+        async with api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
+        ) as lk:
+            found = await lk.agent_dispatch.list_dispatch(room_name=s["room_name"])
+            return [d.agent_name for d in found]
+
+    asyncio.run(make_room())
+    # The caller joined a minute ago and no agent ever came (its dispatch found no worker).
+    post_event(
+        event_body("participant_joined", s["room_name"], "caller-alice", at=time.time() - 60)
+    )
+    counts = reap()
+    assert counts["ReaperAgentsRedispatched"] == 1
+    assert "openagents-voice" in asyncio.run(dispatches())
+    assert status(control_plane, s["session_id"])["status"] == "active"
+    # Within the grace period after the re-dispatch nothing more happens.
+    assert reap()["ReaperAgentsRedispatched"] == 0
+
+    container = get_container()
+    later = Reaper(
+        container.sessions,
+        container.store,
+        container.rooms,
+        clock=lambda: datetime.now(UTC) + timedelta(minutes=1),
+    )
+    counts = asyncio.run(later.run())
+    assert counts.failed_no_agent == 1
+    st = status(control_plane, s["session_id"])
+    assert (st["status"], st["end_reason"]) == ("failed", "agent_lost")
