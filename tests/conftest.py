@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -20,6 +19,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.local.stack import find_livekit_server, free_port, livekit_yaml
 from infra.template import create_sessions_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +28,6 @@ TABLE = "voice-sessions-test"
 REPORTS_BUCKET = "voice-reports-test"
 LK_KEY = "devkey"
 LK_SECRET = "secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -204,17 +198,6 @@ def invoke(method: str, path: str, **kwargs: Any) -> Reply:
 # -- a real LiveKit server ------------------------------------------------------------------
 
 
-def livekit_server_binary() -> str | None:
-    for candidate in (
-        os.environ.get("LIVEKIT_SERVER_BIN"),
-        shutil.which("livekit-server"),
-        str(ROOT / ".bin" / "livekit-server"),
-    ):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 @dataclass
 class LiveKitServer:
     url: str
@@ -225,27 +208,12 @@ class LiveKitServer:
 
 
 def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:
-    binary = livekit_server_binary()
+    binary = find_livekit_server()
     if binary is None:
         pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     port, tcp, udp = free_port(), free_port(), free_port()
-    lines = [
-        f"port: {port}",
-        "bind_addresses: ['127.0.0.1']",
-        "rtc:",
-        f"  tcp_port: {tcp}",
-        f"  udp_port: {udp}",
-        "  use_external_ip: false",
-        "  node_ip: 127.0.0.1",
-        "keys:",
-        f"  {LK_KEY}: {LK_SECRET}",
-        "logging:",
-        "  level: warn",
-    ]
-    if webhook_url:
-        lines += ["webhook:", f"  api_key: {LK_KEY}", "  urls:", f"    - {webhook_url}"]
     cfg = tmp / "livekit.yaml"
-    cfg.write_text("\n".join(lines) + "\n")
+    cfg.write_text(livekit_yaml(port, tcp, udp, webhook_url=webhook_url, log_level="warn"))
     log = (tmp / "livekit.log").open("w")
     proc = subprocess.Popen(
         [binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp
@@ -282,6 +250,23 @@ def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
     server = start_livekit_server(tmp_path)
     yield server
     stop_process(server.process)
+
+
+@pytest.fixture(scope="module")
+def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
+    """One LiveKit server for a whole test module."""
+    server = start_livekit_server(tmp_path_factory.mktemp("livekit"))
+    yield server
+    stop_process(server.process)
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[Any]:
+    """The deterministic OpenAI-compatible STT / LLM / TTS server, for a whole test module."""
+    from tests.support.fake_openai import FakeOpenAIServer
+
+    with FakeOpenAIServer(free_port()) as server:
+        yield server
 
 
 class ServerThread(threading.Thread):

@@ -41,6 +41,28 @@ def find_livekit_server() -> str | None:
     return None
 
 
+def livekit_yaml(
+    port: int, tcp_port: int, udp_port: int, webhook_url: str | None = None, log_level: str = "info"
+) -> str:
+    """A livekit-server config on loopback with the dev keys, optionally sending webhooks."""
+    lines = [
+        f"port: {port}",
+        "bind_addresses: ['127.0.0.1']",
+        "rtc:",
+        f"  tcp_port: {tcp_port}",
+        f"  udp_port: {udp_port}",
+        "  use_external_ip: false",
+        "  node_ip: 127.0.0.1",
+        "keys:",
+        f"  {LIVEKIT_KEY}: {LIVEKIT_SECRET}",
+        "logging:",
+        f"  level: {log_level}",
+    ]
+    if webhook_url:
+        lines += ["webhook:", f"  api_key: {LIVEKIT_KEY}", "  urls:", f"    - {webhook_url}"]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class StackOptions:
     api_port: int = 8000
@@ -56,7 +78,6 @@ class StackOptions:
     reaper_interval: float = 30.0
     # Extra environment for the worker (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
     worker_env: dict[str, str] = field(default_factory=dict)
-    quiet: bool = False
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
@@ -195,29 +216,15 @@ class LocalStack:
         raise RuntimeError("the AWS emulator did not create the sessions table")
 
     def livekit_config(self) -> Path:
-        webhook = f"{self.api_url}/voice/realtime/livekit/webhook"
-        text = "\n".join(
-            [
-                f"port: {self.opts.livekit_port}",
-                "bind_addresses: ['127.0.0.1']",
-                "rtc:",
-                f"  tcp_port: {self.opts.livekit_tcp_port}",
-                f"  udp_port: {self.opts.livekit_udp_port}",
-                "  use_external_ip: false",
-                "  node_ip: 127.0.0.1",
-                "keys:",
-                f"  {LIVEKIT_KEY}: {LIVEKIT_SECRET}",
-                "webhook:",
-                f"  api_key: {LIVEKIT_KEY}",
-                "  urls:",
-                f"    - {webhook}",
-                "logging:",
-                "  level: info",
-                "",
-            ]
-        )
         path = self.opts.run_dir / "livekit.yaml"
-        path.write_text(text)
+        path.write_text(
+            livekit_yaml(
+                self.opts.livekit_port,
+                self.opts.livekit_tcp_port,
+                self.opts.livekit_udp_port,
+                webhook_url=f"{self.api_url}/voice/realtime/livekit/webhook",
+            )
+        )
         return path
 
     def start_livekit(self) -> None:

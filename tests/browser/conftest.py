@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from infra.local.stack import LocalStack, StackOptions, find_livekit_server, free_port
+from infra.local.stack import LocalStack
 from tests.browser.chromium import Chromium, find_chromium
 from tests.support.fake_openai import QUESTION, FakeOpenAIServer, espeak_samples, to_wav
+from tests.support.stack import stack_with_fake_models
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -57,24 +58,10 @@ def microphone_wav(run_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fake_openai() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(free_port()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack(
     run_dir: Path, fake_openai: FakeOpenAIServer, playground_built: None
 ) -> Iterator[LocalStack]:
-    if find_livekit_server() is None:
-        pytest.skip("no livekit-server: run `make livekit-server` or put one on PATH")
-    options = StackOptions.on_free_ports(
-        run_dir / "stack",
-        worker_env={"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-fake"},
-        reaper_interval=0,
-        quiet=True,
-    )
-    with LocalStack(options) as running:
+    with stack_with_fake_models(run_dir / "stack", fake_openai) as running:
         yield running
 
 

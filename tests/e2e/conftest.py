@@ -13,31 +13,18 @@ import boto3
 import httpx
 import pytest
 
-from infra.local.stack import LocalStack, StackOptions, find_livekit_server, free_port
+from infra.local.stack import LocalStack
 from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.stack import stack_with_fake_models
 
 API = "/voice/realtime"
-
-
-@pytest.fixture(scope="module")
-def fake_openai() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(free_port()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
 def stack(
     fake_openai: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalStack]:
-    if find_livekit_server() is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
-    options = StackOptions.on_free_ports(
-        tmp_path_factory.mktemp("stack"),
-        worker_env={"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-fake"},
-        # The webhooks must do the work on their own here: no reaper to paper over a lost event.
-        reaper_interval=0,
-    )
-    with LocalStack(options) as running:
+    with stack_with_fake_models(tmp_path_factory.mktemp("stack"), fake_openai) as running:
         yield running
 
 

@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 from livekit import api
 
+from tests.conftest import ROOT as REPO
+from tests.conftest import LiveKitServer as LiveKit
+from tests.conftest import free_port
 from voice.metadata import DispatchMetadata
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from worker_support.livekit_server import REPO, LiveKit, free_port, livekit  # noqa: F401
 
 pytestmark = pytest.mark.livekit
 
@@ -85,7 +85,7 @@ class Worker:
 
 
 @pytest.fixture
-def start_worker(livekit: LiveKit, tmp_path: Path) -> Iterator[Any]:  # noqa: F811
+def start_worker(livekit: LiveKit, tmp_path: Path) -> Iterator[Any]:
     started: list[Worker] = []
 
     def start(mode: str, **extra_env: str) -> Worker:
@@ -165,7 +165,7 @@ async def _worker_info(port: int) -> dict[str, Any]:
 
 
 async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
-    livekit: LiveKit,  # noqa: F811
+    livekit: LiveKit,
     start_worker: Any,
     ecs_agent: tuple[EcsAgent, str],
     tmp_path: Path,
@@ -211,7 +211,7 @@ async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
 
 
 async def test_dev_mode_registers_and_takes_a_dispatched_job(
-    livekit: LiveKit,  # noqa: F811
+    livekit: LiveKit,
     start_worker: Any,
 ) -> None:
     worker = start_worker("dev")

@@ -9,6 +9,7 @@ from typing import Any
 
 from livekit.agents import AgentSession
 
+from tests.worker_support.fake_llm import FakeLLM, Rule
 from voice.config import parse_config
 from voice.config.schema import VoiceConfig
 from voice.metadata import DispatchMetadata
@@ -16,9 +17,6 @@ from worker.agents import CallData, RouterAgent, SingleAgent, SpecialistAgent, b
 from worker.call import APOLOGY, greet, install_error_handler
 from worker.logs import logger
 from worker.settings import WorkerEnv
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from worker_support.fake_llm import FakeLLM, Rule
 
 MCP_SERVER = Path(__file__).resolve().parents[1] / "worker_support" / "mcp_server.py"
 

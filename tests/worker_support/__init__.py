@@ -1,1 +1,1 @@
-"""Test support for the agent worker: a deterministic fake LLM, an MCP server, a LiveKit server."""
+"""Test support for the agent worker: a deterministic fake LLM, an MCP server."""
