@@ -46,7 +46,7 @@ test: lint livekit-server playground browser-deps e2e-deps template-check ## lin
 
 .PHONY: e2e-deps
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)
-	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng sox)
+	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox)
 
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
 	$(BIN)/python -m infra.local.api
@@ -61,7 +61,7 @@ playground/node_modules/.package-lock.json: playground/package.json playground/p
 playground: playground/node_modules/.package-lock.json ## the playground page's npm dependencies (livekit-client)
 
 browser-deps: ## Debian's chromium for the browser test (headless, fake microphone)
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 worker: install ## the agent worker in dev mode against $$LIVEKIT_URL
 	$(BIN)/python -m worker dev
