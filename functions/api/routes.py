@@ -69,9 +69,8 @@ def get_session(session_id: str, user: CurrentUser, sessions: Sessions) -> Sessi
 
 @router.delete("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
 async def end_session(session_id: str, user: CurrentUser, sessions: Sessions) -> SessionPublic:
-    before = sessions.get(user, session_id)
-    rec = await sessions.end(user, session_id)
-    if before.status.is_live and not rec.status.is_live:
+    rec, ended = await sessions.end(user, session_id)
+    if ended:
         metrics.add_metric(name="SessionsEnded", unit="Count", value=1)
     return SessionPublic.of(rec, sessions.report_usage(rec))
 

@@ -178,14 +178,18 @@ class SessionService:
 
     # -- end ----------------------------------------------------------------------------------
 
-    async def end(self, user_id: str, session_id: str) -> SessionRecord:
-        """Ends the caller's session; repeatable, and it frees the slot exactly once."""
+    async def end(self, user_id: str, session_id: str) -> tuple[SessionRecord, bool]:
+        """Ends the caller's session; repeatable, and it frees the slot exactly once.
+
+        Returns the session as stored afterwards, and whether this call was the one that ended it.
+        """
         rec = self.get(user_id, session_id)
+        ended = False
         if rec.status.is_live:
-            await self.finish(rec, SessionStatus.ENDED, "ended_by_api", delete_room=True)
+            ended = await self.finish(rec, SessionStatus.ENDED, "ended_by_api", delete_room=True)
         elif rec.room_delete_pending:
             await self.retry_room_delete(rec)
-        return self.get(user_id, session_id)
+        return self.get(user_id, session_id), ended
 
     async def finish(
         self, rec: SessionRecord, status: SessionStatus, reason: str, *, delete_room: bool
