@@ -6,10 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from voice.config.schema import VoiceConfig
+from voice.config.schema import AGENT_TYPES, VoiceConfig
 from voice.metadata import DispatchMetadata
-
-_AGENT_TYPES = ("smart_router", "single_agent")
+from voice.rooms import session_id_from_room
 
 
 @dataclass(frozen=True)
@@ -19,19 +18,11 @@ class CallPlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _session_id_from_room(room: str) -> str | None:
-    # Rooms are named voice-<user>-<session_id>; session ids are UUIDs (five dash groups).
-    parts = room.split("-")
-    if len(parts) >= 7 and parts[0] == "voice":
-        return "-".join(parts[-5:])
-    return None
-
-
 def plan_call(raw: str | None, config: VoiceConfig, *, room: str, job_id: str) -> CallPlan:
     """Never raises: unusable metadata becomes the config's defaults plus a warning."""
     agent = config.realtime.agent
     defaults: dict[str, Any] = {
-        "session_id": _session_id_from_room(room) or job_id,
+        "session_id": session_id_from_room(room) or job_id,
         "agent_type": agent.type,
         "initial_greeting": agent.initial_greeting,
         "voice_profile": agent.voice_profile,
@@ -45,7 +36,7 @@ def plan_call(raw: str | None, config: VoiceConfig, *, room: str, job_id: str) -
         warnings.append(f"{exc}; using what could be read and config defaults for the rest")
         data = _salvage(raw, defaults, warnings)
 
-    if data.get("agent_type") not in _AGENT_TYPES:
+    if data.get("agent_type") not in AGENT_TYPES:
         warnings.append(
             f"unknown agent_type {data.get('agent_type')!r}; using config default {agent.type!r}"
         )

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from livekit.agents import AgentSession, llm
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
 from livekit.agents.voice.events import ConversationItemAddedEvent
-from pydantic import BaseModel
 
+from voice.report import SessionReport, TranscriptEntry, TurnLatency, Usage, report_key
 from worker.emf import EmfEmitter
-
-
-class TranscriptEntry(BaseModel):
-    role: Literal["user", "assistant"]
-    text: str
-    at: str
-
-
-class TurnLatency(BaseModel):
-    """One agent reply; values in milliseconds, None when the stage did not happen."""
-
-    at: str
-    end_of_utterance_delay_ms: float | None = None
-    llm_ttft_ms: float | None = None
-    tts_ttfb_ms: float | None = None
-    end_to_end_ms: float | None = None
-
-
-class Usage(BaseModel):
-    stt_audio_seconds: float = 0.0
-    llm_prompt_tokens: int = 0
-    llm_completion_tokens: int = 0
-    tts_characters: int = 0
-
-
-class SessionReport(BaseModel):
-    session_id: str
-    room: str
-    job_id: str
-    agent_type: str
-    started_at: str
-    ended_at: str
-    duration_s: float
-    transcript: list[TranscriptEntry]
-    turns: list[TurnLatency]
-    usage: Usage
-    config_version: str | None = None
-    end_reason: str | None = None
 
 
 def _iso(ts: float) -> str:
@@ -170,26 +131,21 @@ class ReportWriter:
 
     def write(self, report: SessionReport) -> str:
         body = report.model_dump_json(indent=2)
-        name = f"{report.session_id}.json"
+        key = report_key(report.session_id)
         if self.bucket:
             client = self._s3
             if client is None:
                 import boto3  # deferred: a worker without a bucket never pays for it
 
                 client = self._s3 = boto3.client("s3")
-            key = f"reports/{name}"
             client.put_object(
                 Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
             )
             return f"s3://{self.bucket}/{key}"
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / name
+        path = self.directory / Path(key).name
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(body, encoding="utf-8")
         # Readers never see a half-written report.
         tmp.replace(path)
         return str(path)
-
-
-def load_report(text: str) -> SessionReport:
-    return SessionReport.model_validate(json.loads(text))

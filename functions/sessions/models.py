@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -26,22 +25,6 @@ class SessionStatus(StrEnum):
 
 LIVE_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
 TERMINAL_STATUSES = (SessionStatus.ENDED, SessionStatus.EXPIRED, SessionStatus.FAILED)
-
-_SESSION_ID_LEN = 36  # str(uuid4())
-_UNSAFE = re.compile(r"[^a-z0-9_]+")
-
-
-def room_name_for(user_id: str, session_id: str) -> str:
-    """`voice-<user>-<session_id>`: the session id is recoverable from the room name alone."""
-    slug = _UNSAFE.sub("_", user_id.lower()).strip("_")[:32] or "user"
-    return f"voice-{slug}-{session_id}"
-
-
-def session_id_from_room(room_name: str) -> str | None:
-    if not room_name.startswith("voice-") or len(room_name) < _SESSION_ID_LEN + 7:
-        return None
-    candidate = room_name[-_SESSION_ID_LEN:]
-    return candidate if re.fullmatch(r"[0-9a-f-]{36}", candidate) else None
 
 
 class SessionRecord(BaseModel):

@@ -16,13 +16,14 @@ from functions.sessions.errors import (
     InvalidRequest,
     NotFound,
 )
-from functions.sessions.models import SessionRecord, SessionStatus, room_name_for
+from functions.sessions.models import SessionRecord, SessionStatus
 from functions.store.dynamo import SessionStore
 from functions.store.livekit import LiveKitCredentials, LiveKitRooms, TokenRequest, mint_join_token
 from functions.store.reports import ReportStore
 from voice.config import ConfigError, LoadedConfig
 from voice.config.schema import AgentType
 from voice.metadata import DispatchMetadata
+from voice.rooms import room_name_for
 
 Clock = Callable[[], datetime]
 

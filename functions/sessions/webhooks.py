@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from functions.observability import logger
 from functions.sessions.errors import DependencyUnavailable
-from functions.sessions.models import SessionRecord, SessionStatus, session_id_from_room
+from functions.sessions.models import SessionRecord, SessionStatus
 from functions.sessions.service import Clock, SessionService
 from functions.store.dynamo import SessionStore
 from functions.store.livekit import LiveKitRooms
+from voice.rooms import session_id_from_room
 
 AGENT_KIND = 4  # livekit.protocol.models.ParticipantInfo.Kind.AGENT
 

@@ -1,13 +1,14 @@
-"""Reads the usage summary from the worker's session report in S3 (reports/<session_id>.json)."""
+"""Reads the usage summary from the worker's session report in S3 (see `voice.report`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from functions.observability import logger
+from voice.report import SessionReport, report_key
 
 
 class ReportStore:
@@ -22,22 +23,24 @@ class ReportStore:
             self._client = boto3.client("s3")
         return self._client
 
-    def usage(self, session_id: str) -> dict[str, Any] | None:
-        """The report's usage and turn count, or None when there is no (readable) report yet."""
+    def report(self, session_id: str) -> SessionReport | None:
+        """The worker's report, or None when there is no (readable) report yet."""
         if not self._bucket:
             return None
         try:
-            obj = self._s3().get_object(Bucket=self._bucket, Key=f"reports/{session_id}.json")
-            report = json.loads(obj["Body"].read())
+            obj = self._s3().get_object(Bucket=self._bucket, Key=report_key(session_id))
+            return SessionReport.model_validate_json(obj["Body"].read())
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in ("NoSuchKey", "404", "AccessDenied"):
                 logger.warning("session report unreadable", extra={"session_id": session_id})
             return None
-        except (BotoCoreError, ValueError):
+        except (BotoCoreError, ValidationError, ValueError):
             logger.warning("session report unreadable", extra={"session_id": session_id})
             return None
-        usage = report.get("usage") if isinstance(report, dict) else None
-        if not isinstance(usage, dict):
+
+    def usage(self, session_id: str) -> dict[str, Any] | None:
+        """The report's usage and turn count, or None when there is no (readable) report yet."""
+        report = self.report(session_id)
+        if report is None:
             return None
-        turns = report.get("turns")
-        return usage | {"turns": len(turns) if isinstance(turns, list) else None}
+        return report.usage.model_dump() | {"turns": len(report.turns)}

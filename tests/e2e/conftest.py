@@ -16,6 +16,7 @@ import pytest
 from infra.local.stack import LocalStack
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.stack import stack_with_fake_models
+from voice.report import report_key
 
 API = "/voice/realtime"
 
@@ -48,11 +49,11 @@ def session_report(stack: LocalStack, session_id: str) -> dict[str, Any] | None:
             aws_secret_access_key="local",
         )
         try:
-            body = s3.get_object(Bucket=bucket, Key=f"reports/{session_id}.json")["Body"].read()
+            body = s3.get_object(Bucket=bucket, Key=report_key(session_id))["Body"].read()
         except s3.exceptions.NoSuchKey:
             return None
         return dict(json.loads(body))
-    path = Path(env["REPORTS_DIR"]) / f"{session_id}.json"
+    path = Path(env["REPORTS_DIR"]) / Path(report_key(session_id)).name
     return dict(json.loads(path.read_text())) if path.exists() else None
 
 

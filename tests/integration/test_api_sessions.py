@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from tests.conftest import LK_KEY, LK_SECRET, ControlPlane, invoke
+from voice.report import SessionReport, TurnLatency, Usage, report_key
 
 BASE = "/voice/realtime"
 
@@ -272,18 +273,26 @@ def test_an_ended_session_shows_usage_from_the_worker_report(control_plane: Cont
     invoke("DELETE", f"{BASE}/session/{sid}", headers=control_plane.headers())
     before = invoke("GET", f"{BASE}/session/{sid}", headers=control_plane.headers()).body
     assert before["usage"]["tts_characters"] is None
-    report = {
-        "session_id": sid,
-        "usage": {
-            "stt_audio_seconds": 4.2,
-            "llm_prompt_tokens": 120,
-            "llm_completion_tokens": 30,
-            "tts_characters": 88,
-        },
-        "turns": [{}, {}],
-    }
+    turn = TurnLatency(at="2026-01-01T00:00:01+00:00")
+    report = SessionReport(
+        session_id=sid,
+        room="voice-alice-" + sid,
+        job_id="AJ_1",
+        agent_type="single_agent",
+        started_at="2026-01-01T00:00:00+00:00",
+        ended_at="2026-01-01T00:00:09+00:00",
+        duration_s=9.0,
+        transcript=[],
+        turns=[turn, turn],
+        usage=Usage(
+            stt_audio_seconds=4.2,
+            llm_prompt_tokens=120,
+            llm_completion_tokens=30,
+            tts_characters=88,
+        ),
+    )
     boto3.client("s3").put_object(
-        Bucket=control_plane.reports_bucket, Key=f"reports/{sid}.json", Body=json.dumps(report)
+        Bucket=control_plane.reports_bucket, Key=report_key(sid), Body=report.model_dump_json()
     )
     usage = invoke("GET", f"{BASE}/session/{sid}", headers=control_plane.headers()).body["usage"]
     assert usage == {

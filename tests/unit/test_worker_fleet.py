@@ -14,9 +14,10 @@ import pytest
 from aiohttp import web
 from moto import mock_aws
 
+from voice.report import SessionReport
 from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, TaskProtection
-from worker.report import CallRecorder, ReportWriter, SessionReport, load_report
+from worker.report import CallRecorder, ReportWriter
 
 
 class EcsAgent:
@@ -186,7 +187,7 @@ def test_report_goes_to_the_local_folder_without_a_bucket(tmp_path: Path) -> Non
     report = _recorder(io.StringIO()).build_report(None, end_reason="room deleted")
     where = ReportWriter(bucket=None, directory=str(tmp_path)).write(report)
     assert where == str(tmp_path / "s-42.json")
-    loaded = load_report((tmp_path / "s-42.json").read_text())
+    loaded = SessionReport.model_validate_json((tmp_path / "s-42.json").read_text())
     assert loaded == report
 
 

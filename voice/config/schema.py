@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AgentType = Literal["smart_router", "single_agent"]
+AGENT_TYPES: tuple[str, ...] = get_args(AgentType)
 
 
 class _Section(BaseModel):

@@ -1,0 +1,50 @@
+"""The session report contract: what the worker writes at the end of a call and the API reads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+def report_key(session_id: str) -> str:
+    """Where a session's report lives in the reports bucket (or under the reports folder)."""
+    return f"reports/{session_id}.json"
+
+
+class TranscriptEntry(BaseModel):
+    role: Literal["user", "assistant"]
+    text: str
+    at: str
+
+
+class TurnLatency(BaseModel):
+    """One agent reply; values in milliseconds, None when the stage did not happen."""
+
+    at: str
+    end_of_utterance_delay_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    end_to_end_ms: float | None = None
+
+
+class Usage(BaseModel):
+    stt_audio_seconds: float = 0.0
+    llm_prompt_tokens: int = 0
+    llm_completion_tokens: int = 0
+    tts_characters: int = 0
+
+
+class SessionReport(BaseModel):
+    session_id: str
+    room: str
+    job_id: str
+    agent_type: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    transcript: list[TranscriptEntry]
+    turns: list[TurnLatency]
+    usage: Usage
+    config_version: str | None = None
+    end_reason: str | None = None
