@@ -1,12 +1,15 @@
-"""One call, from job start to session report: the `rtc_session` entrypoint and its helpers."""
+"""One call, from job start to session report: the `rtc_session` entrypoint and the `Call` it runs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from livekit.agents import AgentSession, JobContext, JobProcess, vad
+from livekit.agents.voice import SpeechHandle
 from livekit.agents.voice.background_audio import (
     AudioConfig,
     BackgroundAudioPlayer,
@@ -14,8 +17,9 @@ from livekit.agents.voice.background_audio import (
 )
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
-from voice.config import get_config
-from voice.config.schema import AudioSettings, VADSettings
+from voice.config import LoadedConfig, get_config
+from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
+from voice.metadata import DispatchMetadata
 from worker.agents import CallData, build_toolsets, first_agent
 from worker.emf import EmfEmitter
 from worker.jobs import plan_call
@@ -45,15 +49,16 @@ def vad_for(proc: JobProcess, settings: VADSettings) -> vad.VAD:
     if proc.userdata.get("vad_settings") != settings or "vad" not in proc.userdata:
         proc.userdata["vad"] = load_vad(settings)
         proc.userdata["vad_settings"] = settings
-    return proc.userdata["vad"]
+    vad_model: vad.VAD = proc.userdata["vad"]
+    return vad_model
 
 
-def greet(session: AgentSession[Any], greeting_instructions: str) -> Any:
+def greet(session: AgentSession[CallData], greeting_instructions: str) -> SpeechHandle:
     """The agent speaks first."""
     return session.generate_reply(instructions=greeting_instructions)
 
 
-def install_error_handler(session: AgentSession[Any], log: Logger) -> None:
+def install_error_handler(session: AgentSession[CallData], log: Logger) -> None:
     """A provider that fails after its retries gets an apology instead of dead air."""
 
     def on_error(ev: ErrorEvent) -> None:
@@ -85,121 +90,155 @@ def thinking_player(audio: AudioSettings) -> BackgroundAudioPlayer | None:
     )
 
 
-async def end_after(
-    seconds: float, session: AgentSession[Any], ctx: JobContext, log: Logger
-) -> None:
-    """Ends the call politely at `max_session_duration`: a goodbye, then the room is deleted."""
-    await asyncio.sleep(seconds)
-    log.info("max_session_duration reached, ending the call", seconds=seconds)
-    handle = session.say(GOODBYE, allow_interruptions=False)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(handle.wait_for_playout(), _GOODBYE_PLAYOUT_TIMEOUT)
-    try:
-        await ctx.delete_room()
-    except Exception as exc:  # the room may already be gone; the job ends either way
-        log.warning("could not delete room", error=str(exc))
-    ctx.shutdown(reason="max_session_duration")
-
-
-async def entrypoint(ctx: JobContext) -> None:
-    env = WorkerEnv.from_env()
-    configure_logging(env.log_level)
-    emf = EmfEmitter(env.metrics_namespace)
-    # Read per job through the shared cache: a changed config reaches the next call.
-    loaded = get_config()
-    config = loaded.config
-    plan = plan_call(ctx.job.metadata, config, room=ctx.room.name, job_id=ctx.job.id)
-    dispatch = plan.dispatch
-    log = logger.bind(session_id=dispatch.session_id, room=ctx.room.name, job_id=ctx.job.id)
-    for warning in plan.warnings:
-        log.warning(f"dispatch metadata: {warning}")
-    emf.emit({"JobsStarted": (1, "Count")}, session_id=dispatch.session_id, job_id=ctx.job.id)
-    try:
-        await _run_call(ctx, env, emf, log, plan.dispatch, loaded.version, config)
-    except Exception:
-        emf.emit({"JobsFailed": (1, "Count")}, session_id=dispatch.session_id, job_id=ctx.job.id)
-        log.exception("call failed")
-        raise
-
-
-async def _run_call(
-    ctx: JobContext,
-    env: WorkerEnv,
-    emf: EmfEmitter,
-    log: Logger,
-    dispatch: Any,
-    config_version: str,
-    config: Any,
-) -> None:
-    realtime = config.realtime
+def mcp_servers_in_use(realtime: RealtimeSettings) -> list[MCPServer]:
+    """The MCP servers some agent of this call names; the others are never connected."""
     names = set(realtime.agent.tools)
     for spec in realtime.agent.specialists:
         names.update(spec.tools)
-    data = CallData(
-        config=config,
-        dispatch=dispatch,
-        env=env,
-        toolsets=build_toolsets([s for s in realtime.mcp_servers if s.name in names]),
-    )
-    session = build_session(
-        config,
-        profile=resolve_profile(config, dispatch.voice_profile),
-        env=env,
-        vad_model=vad_for(ctx.proc, realtime.vad),
-        userdata=data,
-    )
-    recorder = CallRecorder(
-        session_id=dispatch.session_id,
-        room=ctx.room.name,
-        job_id=ctx.job.id,
-        agent_type=dispatch.agent_type,
-        emf=emf,
-        config_version=config_version,
-    )
-    recorder.attach(session)
-    install_error_handler(session, log)
-    writer = ReportWriter(bucket=env.reports_bucket, directory=env.reports_dir)
-    tasks: list[asyncio.Task[Any]] = []
+    return [s for s in realtime.mcp_servers if s.name in names]
 
-    async def on_shutdown(reason: str) -> None:
-        for task in tasks:
-            task.cancel()
-        report = recorder.build_report(session, end_reason=reason)
+
+@dataclass(frozen=True)
+class CallSetup:
+    """What a job knows before its call starts: env, config, dispatch, and a log bound to them."""
+
+    ctx: JobContext
+    env: WorkerEnv
+    loaded: LoadedConfig
+    dispatch: DispatchMetadata
+    log: Logger
+    emf: EmfEmitter
+
+    @classmethod
+    def from_job(cls, ctx: JobContext) -> CallSetup:
+        env = WorkerEnv.from_env()
+        configure_logging(env.log_level)
+        # Read per job through the shared cache: a changed config reaches the next call.
+        loaded = get_config()
+        plan = plan_call(ctx.job.metadata, loaded.config, room=ctx.room.name, job_id=ctx.job.id)
+        log = logger.bind(
+            session_id=plan.dispatch.session_id, room=ctx.room.name, job_id=ctx.job.id
+        )
+        for warning in plan.warnings:
+            log.warning(f"dispatch metadata: {warning}")
+        emf = EmfEmitter(env.metrics_namespace)
+        return cls(ctx=ctx, env=env, loaded=loaded, dispatch=plan.dispatch, log=log, emf=emf)
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[None]:
+        """JobsStarted now; JobsFailed and the traceback if the call raises."""
+        ids = {"session_id": self.dispatch.session_id, "job_id": self.ctx.job.id}
+        self.emf.emit({"JobsStarted": (1, "Count")}, **ids)
         try:
-            where = await asyncio.to_thread(writer.write, report)
-            log.info("session report written", where=where, reason=reason)
+            yield
         except Exception:
-            log.exception("could not write the session report")
+            self.emf.emit({"JobsFailed": (1, "Count")}, **ids)
+            self.log.exception("call failed")
+            raise
 
-    ctx.add_shutdown_callback(on_shutdown)
 
-    def on_close(ev: CloseEvent) -> None:
-        # The caller left (or the session failed): end the job now rather than at room timeout.
-        ctx.shutdown(reason=f"session closed: {ev.reason.value}")
+class Call:
+    """One call's session, recorder and report writer, and its steps in the order they run."""
 
-    session.on("close", on_close)
+    def __init__(self, setup: CallSetup) -> None:
+        config = setup.loaded.config
+        self.ctx = setup.ctx
+        self.log = setup.log
+        self.dispatch = setup.dispatch
+        self.realtime = config.realtime
+        self.data = CallData(
+            config=config,
+            dispatch=setup.dispatch,
+            env=setup.env,
+            toolsets=build_toolsets(mcp_servers_in_use(config.realtime)),
+        )
+        self.session: AgentSession[CallData] = build_session(
+            config,
+            profile=resolve_profile(config, setup.dispatch.voice_profile),
+            env=setup.env,
+            vad_model=vad_for(setup.ctx.proc, config.realtime.vad),
+            userdata=self.data,
+        )
+        self.recorder = CallRecorder(
+            session_id=setup.dispatch.session_id,
+            room=setup.ctx.room.name,
+            job_id=setup.ctx.job.id,
+            agent_type=setup.dispatch.agent_type,
+            emf=setup.emf,
+            config_version=setup.loaded.version,
+        )
+        self.writer = ReportWriter(bucket=setup.env.reports_bucket, directory=setup.env.reports_dir)
+        self._time_limit: asyncio.Task[None] | None = None
 
-    await ctx.connect()
-    log.info("joined room", agent_type=dispatch.agent_type, profile=dispatch.voice_profile)
-    await session.start(agent=first_agent(data), room=ctx.room)
+    async def run(self) -> None:
+        """Returns once the call is under way; the job's shutdown callbacks finish it."""
+        self._listen()
+        await self._join()
+        await self._start_background_audio()
+        if self.dispatch.initial_greeting:
+            greet(self.session, self.realtime.agent.greeting)
+        self._time_limit = asyncio.create_task(
+            self._end_at_time_limit(self.realtime.limits.max_session_duration),
+            name="max_session_duration",
+        )
 
-    player = thinking_player(realtime.audio)
-    if player is not None:
-        await player.start(room=ctx.room, agent_session=session)
+    def _listen(self) -> None:
+        self.recorder.attach(self.session)
+        install_error_handler(self.session, self.log)
+        self.ctx.add_shutdown_callback(self._write_report)
+        self.session.on("close", self._on_close)
+
+    async def _join(self) -> None:
+        await self.ctx.connect()
+        self.log.info(
+            "joined room", agent_type=self.dispatch.agent_type, profile=self.dispatch.voice_profile
+        )
+        await self.session.start(agent=first_agent(self.data), room=self.ctx.room)
+
+    async def _start_background_audio(self) -> None:
+        player = thinking_player(self.realtime.audio)
+        if player is None:
+            return
+        await player.start(room=self.ctx.room, agent_session=self.session)
 
         async def close_player() -> None:
             # Unpublishing from a room that is already gone can hang; never hold the job on it.
             try:
                 await asyncio.wait_for(player.aclose(), _PLAYER_CLOSE_TIMEOUT)
             except (TimeoutError, Exception) as exc:
-                log.warning("background audio did not close cleanly", error=repr(exc))
+                self.log.warning("background audio did not close cleanly", error=repr(exc))
 
-        ctx.add_shutdown_callback(close_player)
-    if dispatch.initial_greeting:
-        greet(session, realtime.agent.greeting)
-    tasks.append(
-        asyncio.create_task(
-            end_after(realtime.limits.max_session_duration, session, ctx, log),
-            name="max_session_duration",
-        )
-    )
+        self.ctx.add_shutdown_callback(close_player)
+
+    async def _end_at_time_limit(self, seconds: float) -> None:
+        """Ends the call politely at `max_session_duration`: a goodbye, then the room is deleted."""
+        await asyncio.sleep(seconds)
+        self.log.info("max_session_duration reached, ending the call", seconds=seconds)
+        handle = self.session.say(GOODBYE, allow_interruptions=False)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handle.wait_for_playout(), _GOODBYE_PLAYOUT_TIMEOUT)
+        try:
+            await self.ctx.delete_room()
+        except Exception as exc:  # the room may already be gone; the job ends either way
+            self.log.warning("could not delete room", error=str(exc))
+        self.ctx.shutdown(reason="max_session_duration")
+
+    def _on_close(self, ev: CloseEvent) -> None:
+        # The caller left (or the session failed): end the job now rather than at room timeout.
+        self.ctx.shutdown(reason=f"session closed: {ev.reason.value}")
+
+    async def _write_report(self, reason: str) -> None:
+        if self._time_limit is not None:
+            self._time_limit.cancel()
+        report = self.recorder.build_report(self.session, end_reason=reason)
+        try:
+            where = await asyncio.to_thread(self.writer.write, report)
+            self.log.info("session report written", where=where, reason=reason)
+        except Exception:
+            self.log.exception("could not write the session report")
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    setup = CallSetup.from_job(ctx)
+    with setup.counted():
+        await Call(setup).run()
