@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from voice.config import ConfigError, get_config
 from worker.logs import configure_logging, logger
 from worker.settings import WorkerEnv
+
+APP = Path(__file__).with_name("app.py")
+
+
+def agents_argv(command: str, *, level: str, url: str | None) -> list[str]:
+    """Arguments for `python -m livekit.agents`: `start`, or `start --dev` for dev."""
+    argv = ["start", str(APP), "--log-level", level, "--log-format", "json"]
+    if url:
+        argv += ["--url", url]
+    if command == "dev":
+        argv.append("--dev")
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,19 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # Imported after the config check: livekit.agents costs ~1 s to import.
-    from livekit.agents.cli import proto
-    from livekit.agents.cli.cli import _run_worker
+    from livekit.agents.__main__ import main as agents_main
 
-    from worker.server import build_server
-
-    server = build_server(loaded.config, env)
-    # The same runner `python -m livekit.agents start` uses: signal handling, drain on SIGTERM
-    # (start only; dev exits at once), then close.
-    _run_worker(
-        server,
-        proto.CliArgs(log_level=level, url=args.url, log_format="json", dev=args.command == "dev"),
-    )
-    return 0
+    # The library's own `python -m livekit.agents start`: signal handling, drain on SIGTERM
+    # (start only; --dev closes at once and never reloads), then close.
+    return agents_main(agents_argv(args.command, level=level, url=args.url))
 
 
 if __name__ == "__main__":
