@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livekit.agents import Agent, RunContext, llm
+from livekit.agents.llm import mcp
 from livekit.agents.llm.mcp import MCPServerHTTP, MCPServerStdio, MCPToolset
 
 from voice.config.schema import MCPServer, Specialist, VoiceConfig
@@ -28,7 +29,7 @@ class CallData:
 def build_toolsets(servers: list[MCPServer]) -> dict[str, MCPToolset]:
     toolsets: dict[str, MCPToolset] = {}
     for server in servers:
-        mcp_server: Any
+        mcp_server: mcp.MCPServer
         if server.transport == "http":
             assert server.url is not None  # the schema requires it for http
             mcp_server = MCPServerHTTP(
@@ -77,10 +78,15 @@ class SpecialistAgent(Agent):
         self, data: CallData, spec: Specialist, chat_ctx: llm.ChatContext | None = None
     ) -> None:
         self.spec = spec
+        # Its own voice, when the spec names one; otherwise the session's TTS speaks for it.
+        self.profile = (
+            resolve_profile(data.config, spec.voice_profile)
+            if spec.voice_profile is not None
+            else None
+        )
         extra: dict[str, Any] = {}
-        if spec.voice_profile is not None:
-            profile = resolve_profile(data.config, spec.voice_profile)
-            extra["tts"] = build_tts(data.config, profile, data.env)
+        if self.profile is not None:
+            extra["tts"] = build_tts(data.config, self.profile, data.env)
         super().__init__(
             id=f"specialist_{spec.name}",
             instructions=spec.instructions + _caller_context(data.dispatch),

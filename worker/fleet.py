@@ -52,7 +52,7 @@ class _HasJobs(Protocol):
     def active_jobs(self) -> Sized: ...
 
 
-def job_count_load(max_jobs: int) -> Callable[[Any], float]:
+def job_count_load(max_jobs: int) -> Callable[[_HasJobs], float]:
     """Load = active jobs / capacity: container CPU readings say little about call capacity."""
 
     def load(server: _HasJobs) -> float:

@@ -72,36 +72,50 @@ def _client_kwargs(base_url: str | None, env: WorkerEnv) -> dict[str, Any]:
     return kwargs
 
 
-def build_stt(config: VoiceConfig, env: WorkerEnv) -> stt.STT:
+def stt_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
+    """`openai.STT` keyword arguments: a fixed language, or detection when none is set."""
     cfg = config.voice.providers.openai.stt
     language: dict[str, Any] = (
         {"language": cfg.language} if cfg.language else {"detect_language": True}
     )
-    return openai.STT(model=cfg.model, **language, **_client_kwargs(cfg.base_url, env))
+    return {"model": cfg.model, **language, **_client_kwargs(cfg.base_url, env)}
 
 
-def build_llm(config: VoiceConfig, env: WorkerEnv) -> llm.LLM:
+def llm_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
+    """`openai.LLM` keyword arguments; no temperature means the provider's default."""
     cfg = config.voice.providers.openai.llm
     extra: dict[str, Any] = {}
     if cfg.temperature is not None:
         extra["temperature"] = cfg.temperature
-    return openai.LLM(model=cfg.model, **extra, **_client_kwargs(cfg.base_url, env))
+    return {"model": cfg.model, **extra, **_client_kwargs(cfg.base_url, env)}
 
 
-def build_tts(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> tts.TTS:
-    """The profile's voice, model, speed and instructions win over the provider defaults."""
+def tts_options(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> dict[str, Any]:
+    """`openai.TTS` keyword arguments: the profile's voice, model, speed and instructions win."""
     cfg = config.voice.providers.openai.tts
     extra: dict[str, Any] = {}
     instructions = profile.instructions or cfg.instructions
     if instructions:
         extra["instructions"] = instructions
-    return openai.TTS(
-        model=profile.model_id or cfg.model,
-        voice=profile.voice_id or cfg.voice,
-        speed=profile.speed if profile.speed is not None else cfg.speed,
+    return {
+        "model": profile.model_id or cfg.model,
+        "voice": profile.voice_id or cfg.voice,
+        "speed": profile.speed if profile.speed is not None else cfg.speed,
         **extra,
         **_client_kwargs(cfg.base_url, env),
-    )
+    }
+
+
+def build_stt(config: VoiceConfig, env: WorkerEnv) -> stt.STT:
+    return openai.STT(**stt_options(config, env))
+
+
+def build_llm(config: VoiceConfig, env: WorkerEnv) -> llm.LLM:
+    return openai.LLM(**llm_options(config, env))
+
+
+def build_tts(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> tts.TTS:
+    return openai.TTS(**tts_options(config, profile, env))
 
 
 def build_session(

@@ -16,9 +16,13 @@ from worker.settings import WorkerEnv
 PRELOAD_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
 
 
-def server_options(settings: WorkerSettings) -> dict[str, Any]:
+def server_options(settings: WorkerSettings, env: WorkerEnv) -> dict[str, Any]:
     """`AgentServer` keyword arguments; explicit values, so dev mode defaults never apply."""
+    secret = env.livekit_api_secret
     return {
+        "ws_url": env.livekit_url,
+        "api_key": env.livekit_api_key,
+        "api_secret": secret.get_secret_value() if secret else None,
         "num_idle_processes": settings.num_idle_processes,
         "port": settings.port,
         # All interfaces: the container health check and 127.0.0.1 both reach it.
@@ -52,13 +56,7 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
     else:
         os.environ.setdefault(PRELOAD_ENV, "0")
 
-    server = VoiceAgentServer(
-        setup_fnc=prewarm,
-        ws_url=env.livekit_url,
-        api_key=env.livekit_api_key,
-        api_secret=env.livekit_api_secret.get_secret_value() if env.livekit_api_secret else None,
-        **server_options(settings),
-    )
+    server = VoiceAgentServer(setup_fnc=prewarm, **server_options(settings, env))
     # An agent name means explicit dispatch only: rooms get this worker when the API asks.
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
 

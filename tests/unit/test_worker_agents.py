@@ -118,7 +118,8 @@ async def test_router_hands_billing_questions_to_the_billing_specialist() -> Non
         assert isinstance(agent, SpecialistAgent)
         assert agent.spec.name == "billing"
         # The specialist carries its own voice profile and the caller's words.
-        assert agent.tts is not None and agent.tts._opts.voice == "echo"
+        assert agent.tts is not None and agent.profile is not None
+        assert agent.profile.voice_id == "echo"
         carried = [m.text_content for m in agent.chat_ctx.messages() if m.role == "user"]
         assert carried == ["I want a refund for my invoice"]
 

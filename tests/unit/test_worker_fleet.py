@@ -42,9 +42,8 @@ async def ecs_agent() -> AsyncIterator[tuple[EcsAgent, str]]:
     app.router.add_put("/api/task/task-protection/v1/state", agent.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     yield agent, f"http://127.0.0.1:{port}/api/task"
     await runner.cleanup()
 

@@ -6,12 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from livekit.agents import AgentServer
 
 from voice.config import load_config, parse_config
+from voice.config.schema import VoiceConfig
+from worker.call import prewarm
 from worker.jobs import plan_call
-from worker.pipeline import build_session, resolve_profile, vad_options
-from worker.server import PRELOAD_ENV, build_server
+from worker.pipeline import (
+    build_session,
+    llm_options,
+    resolve_profile,
+    stt_options,
+    tts_options,
+    vad_options,
+)
+from worker.server import PRELOAD_ENV, build_server, server_options
 from worker.settings import WorkerEnv
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "voice_config.yaml"
@@ -24,31 +32,33 @@ ENV = WorkerEnv(
 )
 
 
-def _server(env_overrides: dict[str, str] | None = None) -> AgentServer:
-    config = load_config(str(REPO_CONFIG), env=env_overrides or {}).config
-    return build_server(config, ENV)
+def _config(env_overrides: dict[str, str] | None = None) -> VoiceConfig:
+    return load_config(str(REPO_CONFIG), env=env_overrides or {}).config
 
 
 def test_server_uses_the_reference_worker_defaults_from_config() -> None:
-    server = _server()
-    assert server._num_idle_processes == 1
-    assert server._port == 0
-    assert server._host == "0.0.0.0"
-    assert server._job_memory_warn_mb == 700
-    assert server._job_memory_limit_mb == 0
-    assert server._load_threshold == 0.7
-    assert server._drain_timeout == 110
-    assert server._initialize_process_timeout == 10.0
-    assert server._agent_name == "openagents-voice"
-    assert (server._ws_url, server._api_key, server._api_secret) == (
-        "ws://127.0.0.1:7880",
-        "devkey",
-        "secret",
-    )
+    settings = _config().realtime.worker
+    options = server_options(settings, ENV)
+    assert {k: v for k, v in options.items() if k != "load_fnc"} == {
+        "num_idle_processes": 1,
+        "port": 0,
+        "host": "0.0.0.0",
+        "job_memory_warn_mb": 700,
+        "job_memory_limit_mb": 0,
+        "load_threshold": 0.7,
+        "drain_timeout": 110,
+        "initialize_process_timeout": 10.0,
+        "ws_url": "ws://127.0.0.1:7880",
+        "api_key": "devkey",
+        "api_secret": "secret",
+    }
+    # The running worker reports it on /worker (tests/integration/test_worker_livekit.py).
+    assert settings.agent_name == "openagents-voice"
+    assert build_server(_config(), ENV).setup_fnc is prewarm
 
 
 def test_the_six_env_overrides_reach_the_server() -> None:
-    server = _server(
+    settings = _config(
         {
             "OPENAGENTS_LIVEKIT_NUM_IDLE_PROCESSES": "3",
             "OPENAGENTS_LIVEKIT_JOB_MEMORY_WARN_MB": "500",
@@ -57,32 +67,33 @@ def test_the_six_env_overrides_reach_the_server() -> None:
             "OPENAGENTS_LIVEKIT_WORKER_PORT": "8081",
             "OPENAGENTS_LIVEKIT_AGENT_NAME": "night-shift",
         }
-    )
-    assert server._num_idle_processes == 3
-    assert server._job_memory_warn_mb == 500
-    assert server._job_memory_limit_mb == 900
-    assert server._load_threshold == 0.5
-    assert server._port == 8081
-    assert server._agent_name == "night-shift"
+    ).realtime.worker
+    options = server_options(settings, ENV)
+    assert options["num_idle_processes"] == 3
+    assert options["job_memory_warn_mb"] == 500
+    assert options["job_memory_limit_mb"] == 900
+    assert options["load_threshold"] == 0.5
+    assert options["port"] == 8081
+    assert settings.agent_name == "night-shift"
 
 
 def test_load_counts_active_jobs_against_max_jobs() -> None:
-    server = _server()
+    server = build_server(_config(), ENV)
 
     class Jobs:
         active_jobs = [object(), object(), object()]
 
-    assert server._load_fnc is not None
-    assert server._load_fnc(Jobs()) == pytest.approx(0.75)  # max_jobs 4 in the repo config
+    assert server.load_fnc is not None
+    assert server.load_fnc(Jobs()) == pytest.approx(0.75)  # max_jobs 4 in the repo config
     Jobs.active_jobs = [object()] * 9
-    assert server._load_fnc(Jobs()) == 1.0
+    assert server.load_fnc(Jobs()) == 1.0
 
 
 def test_end_of_turn_model_is_not_preloaded_unless_config_asks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(PRELOAD_ENV, raising=False)
-    _server()
+    build_server(_config(), ENV)
     import os
 
     assert os.environ[PRELOAD_ENV] == "0"
@@ -113,14 +124,26 @@ voice:
     assert (th["endpointing"]["min_delay"], th["endpointing"]["max_delay"]) == (0.3, 2.5)
     assert th["interruption"]["enabled"] is False
     assert th["interruption"]["min_duration"] == 0.9
-    assert session.stt.model == "whisper-1"
-    assert str(session.stt._client.base_url) == "http://stt.local/v1/"
-    assert session.llm.model == "gpt-4o-mini"
-    assert session.llm._opts.temperature == 0.2
+    profile = resolve_profile(config, None)
+    assert stt_options(config, ENV) == {
+        "model": "whisper-1",
+        "language": "de",
+        "base_url": "http://stt.local/v1",
+        "api_key": "sk-test",
+    }
     # LLM base_url falls back to OPENAI_BASE_URL from the environment.
-    assert str(session.llm._client.base_url) == "http://127.0.0.1:9999/v1/"
-    opts = session.tts._opts
-    assert (opts.model, opts.voice, opts.speed) == ("tts-1-hd", "onyx", 0.8)
+    assert llm_options(config, ENV) == {
+        "model": "gpt-4o-mini",
+        "temperature": 0.2,
+        "base_url": "http://127.0.0.1:9999/v1",
+        "api_key": "sk-test",
+    }
+    options = tts_options(config, profile, ENV)
+    assert (options["model"], options["voice"], options["speed"]) == ("tts-1-hd", "onyx", 0.8)
+    # The session's providers are built from those options.
+    assert (session.stt.model, session.stt.provider) == ("whisper-1", "stt.local")
+    assert (session.llm.model, session.llm.provider) == ("gpt-4o-mini", "127.0.0.1:9999")
+    assert session.tts.model == "tts-1-hd"
 
 
 def test_vad_options_map_the_vad_section() -> None:
