@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,29 +24,21 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000.0, 1)
 
 
+@dataclass(kw_only=True)
 class CallRecorder:
     """Listens to one `AgentSession`; per-turn EMF goes out as each reply is spoken."""
 
-    def __init__(
-        self,
-        *,
-        session_id: str,
-        room: str,
-        job_id: str,
-        agent_type: str,
-        emf: EmfEmitter | None = None,
-        config_version: str | None = None,
-    ) -> None:
-        self.session_id = session_id
-        self.room = room
-        self.job_id = job_id
-        self.agent_type = agent_type
-        self.config_version = config_version
-        self.started_at = time.time()
-        self.transcript: list[TranscriptEntry] = []
-        self.turns: list[TurnLatency] = []
-        self._emf = emf
-        self._last_user_eou: float | None = None
+    session_id: str
+    room: str
+    job_id: str
+    agent_type: str
+    emf: EmfEmitter | None = None
+    config_version: str | None = None
+    started_at: float = field(default_factory=time.time, init=False)
+    transcript: list[TranscriptEntry] = field(default_factory=list, init=False)
+    turns: list[TurnLatency] = field(default_factory=list, init=False)
+    # The user's end-of-utterance delay, until the reply that answers it.
+    _last_user_eou: float | None = field(default=None, init=False)
 
     def attach(self, session: AgentSession[Any]) -> None:
         session.on("conversation_item_added", self.on_item_added)
@@ -75,7 +68,7 @@ class CallRecorder:
         self._emit_turn(turn)
 
     def _emit_turn(self, turn: TurnLatency) -> None:
-        if self._emf is None:
+        if self.emf is None:
             return
         names = {
             "EndOfUtteranceDelay": turn.end_of_utterance_delay_ms,
@@ -85,7 +78,7 @@ class CallRecorder:
         }
         present = {n: (v, "Milliseconds") for n, v in names.items() if v is not None}
         if present:
-            self._emf.emit(present, session_id=self.session_id, room=self.room, job_id=self.job_id)  # type: ignore[arg-type]
+            self.emf.emit(present, session_id=self.session_id, room=self.room, job_id=self.job_id)  # type: ignore[arg-type]
 
     def build_report(
         self, session: AgentSession[Any] | None, *, end_reason: str | None = None
