@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 _configured = False
 
 
-def _json_sink(message: Any) -> None:
+def _json_sink(message: Message) -> None:
     record = message.record
     line: dict[str, Any] = {
         "timestamp": record["time"].isoformat(),

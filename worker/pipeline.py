@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from livekit.agents import AgentSession, llm, stt, tts, vad
-from livekit.agents.voice.turn import TurnHandlingOptions
+from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from livekit.plugins import openai, silero
 
 from voice.config.schema import RealtimeSettings, VADSettings, VoiceConfig, VoiceProfile
 from worker.settings import WorkerEnv
+
+UserdataT = TypeVar("UserdataT")
 
 
 def vad_options(settings: VADSettings) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def load_vad(settings: VADSettings) -> vad.VAD:
 def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
     """Explicit turn settings: nothing falls through to the library's cloud turn detector."""
     td = realtime.turn_detection
-    detection: Any
+    detection: TurnDetectionMode
     if not td.enabled:
         # Turns are then committed by the application only (no automatic end of turn).
         detection = "manual"
@@ -124,9 +126,9 @@ def build_session(
     profile: VoiceProfile,
     env: WorkerEnv,
     vad_model: vad.VAD | None,
-    userdata: Any = None,
+    userdata: UserdataT | None = None,
     llm_model: llm.LLM | None = None,
-) -> AgentSession[Any]:
+) -> AgentSession[UserdataT]:
     """The session for one call; `llm_model` lets tests run the same build with a fake."""
     return AgentSession(
         stt=build_stt(config, env),
