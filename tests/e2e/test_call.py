@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from infra.local.stack import LocalStack, free_port
-from tests.e2e.conftest import log_tail, poll_session, session_report
 from tests.support.caller import Caller, speech, wait_until
 from tests.support.fake_openai import ANSWER, GREETING, QUESTION, FakeOpenAIServer
+from tests.support.stack import log_tail, poll_session, session_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
 

@@ -10,14 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import (
-    CONFIG_FILE,
-    ControlPlane,
-    LambdaContext,
-    LiveKitServer,
-    invoke,
-    reset_control_plane,
-)
+from infra.local.paths import CONFIG_FILE
+from tests.support.control_plane import ControlPlane, reset_control_plane
+from tests.support.lambda_events import LambdaContext, invoke
+from tests.support.livekit import LiveKitServer
 from tests.support.webhooks import event_body, post_event
 
 BASE = "/voice/realtime"
@@ -150,9 +146,7 @@ def test_monitor_and_health_see_a_reachable_livekit(
     use_livekit(monkeypatch, livekit_server.url)
 
     async def make_room() -> None:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with livekit_server.api() as lk:
             await lk.room.create_room(api.CreateRoomRequest(name="voice-x-room"))
 
     asyncio.run(make_room())
@@ -178,15 +172,11 @@ def test_delete_removes_the_livekit_room(
     s = create(control_plane)
 
     async def rooms() -> list[str]:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with livekit_server.api() as lk:
             return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
 
     async def make_room() -> None:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with livekit_server.api() as lk:
             await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
 
     asyncio.run(make_room())
@@ -216,15 +206,11 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
     s = create(control_plane)
 
     async def make_room() -> None:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with livekit_server.api() as lk:
             await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
 
     async def dispatches() -> list[str]:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with livekit_server.api() as lk:
             found = await lk.agent_dispatch.list_dispatch(room_name=s["room_name"])
             return [d.agent_name for d in found]
 
