@@ -139,17 +139,12 @@ def test_monitor_publishes_livekit_unreachable(
 def test_monitor_and_health_see_a_reachable_livekit(
     control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from livekit import api
 
     from functions.scheduled.monitor import handler
 
     use_livekit(monkeypatch, livekit_server.url)
 
-    async def make_room() -> None:
-        async with livekit_server.api() as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name="voice-x-room"))
-
-    asyncio.run(make_room())
+    livekit_server.create_room("voice-x-room")
     out = handler({}, LambdaContext(function_name="voice-monitor"))
     assert out == {
         "status": "healthy",
@@ -175,11 +170,7 @@ def test_delete_removes_the_livekit_room(
         async with livekit_server.api() as lk:
             return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
 
-    async def make_room() -> None:
-        async with livekit_server.api() as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
-
-    asyncio.run(make_room())
+    livekit_server.create_room(s["room_name"])
     assert s["room_name"] in asyncio.run(rooms())
     r = invoke("DELETE", f"{BASE}/session/{s['session_id']}", headers=control_plane.headers())
     assert r.body["status"] == "ended"
@@ -197,24 +188,18 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from livekit import api
-
     from functions.sessions.reaper import Reaper
     from functions.wiring import get_container
 
     use_livekit(monkeypatch, livekit_server.url)
     s = create(control_plane)
 
-    async def make_room() -> None:
-        async with livekit_server.api() as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
-
     async def dispatches() -> list[str]:
         async with livekit_server.api() as lk:
             found = await lk.agent_dispatch.list_dispatch(room_name=s["room_name"])
             return [d.agent_name for d in found]
 
-    asyncio.run(make_room())
+    livekit_server.create_room(s["room_name"])
     # The caller joined a minute ago and no agent ever came (its dispatch found no worker).
     post_event(
         event_body("participant_joined", s["room_name"], "caller-alice", at=time.time() - 60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -27,6 +28,15 @@ class LiveKitServer:
     def api(self) -> api.LiveKitAPI:
         """A server API client; use it as `async with server.api() as lk:`."""
         return api.LiveKitAPI(self.http_url, self.api_key, self.api_secret)
+
+    def create_room(self, name: str) -> None:
+        """Creates a room from synchronous test code, as a caller's join would."""
+
+        async def create() -> None:
+            async with self.api() as lk:
+                await lk.room.create_room(api.CreateRoomRequest(name=name))
+
+        asyncio.run(create())
 
 
 def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:

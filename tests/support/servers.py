@@ -1,4 +1,4 @@
-"""Runs an ASGI app under uvicorn in a thread of the test process (so moto's in-process mock serves it)."""
+"""An ASGI app under uvicorn in a test-process thread, so moto's in-process mock serves it."""
 
 from __future__ import annotations
 
