@@ -33,6 +33,15 @@ def use_livekit(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     reset_control_plane()
 
 
+@pytest.fixture
+def reachable_livekit(
+    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+) -> LiveKitServer:
+    """A real LiveKit server, with the control plane under test pointed at it."""
+    use_livekit(monkeypatch, livekit_server.url)
+    return livekit_server
+
+
 def reap() -> dict:
     from functions.scheduled.reaper import handler
 
@@ -137,14 +146,11 @@ def test_monitor_publishes_livekit_unreachable(
 
 @pytest.mark.livekit
 def test_monitor_and_health_see_a_reachable_livekit(
-    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
-
     from functions.scheduled.monitor import handler
 
-    use_livekit(monkeypatch, livekit_server.url)
-
-    livekit_server.create_room("voice-x-room")
+    reachable_livekit.create_room("voice-x-room")
     out = handler({}, LambdaContext(function_name="voice-monitor"))
     assert out == {
         "status": "healthy",
@@ -159,18 +165,17 @@ def test_monitor_and_health_see_a_reachable_livekit(
 
 @pytest.mark.livekit
 def test_delete_removes_the_livekit_room(
-    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
     from livekit import api
 
-    use_livekit(monkeypatch, livekit_server.url)
     s = create(control_plane)
 
     async def rooms() -> list[str]:
-        async with livekit_server.api() as lk:
+        async with reachable_livekit.api() as lk:
             return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
 
-    livekit_server.create_room(s["room_name"])
+    reachable_livekit.create_room(s["room_name"])
     assert s["room_name"] in asyncio.run(rooms())
     r = invoke("DELETE", f"{BASE}/session/{s['session_id']}", headers=control_plane.headers())
     assert r.body["status"] == "ended"
@@ -184,22 +189,21 @@ def test_delete_removes_the_livekit_room(
 
 @pytest.mark.livekit
 def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
-    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
     from functions.sessions.reaper import Reaper
     from functions.wiring import get_container
 
-    use_livekit(monkeypatch, livekit_server.url)
     s = create(control_plane)
 
     async def dispatches() -> list[str]:
-        async with livekit_server.api() as lk:
+        async with reachable_livekit.api() as lk:
             found = await lk.agent_dispatch.list_dispatch(room_name=s["room_name"])
             return [d.agent_name for d in found]
 
-    livekit_server.create_room(s["room_name"])
+    reachable_livekit.create_room(s["room_name"])
     # The caller joined a minute ago and no agent ever came (its dispatch found no worker).
     post_event(
         event_body("participant_joined", s["room_name"], "caller-alice", at=time.time() - 60)
