@@ -19,6 +19,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from infra.local.aws import LOCAL_TABLE  # noqa: E402
+from infra.local.paths import CONFIG_FILE  # noqa: E402
+
 PYTHON = "python3.11"
 PROBE = (
     "import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter(); "
@@ -28,8 +32,8 @@ PROBE = (
 # What the function sees, minus anything that would call AWS at import.
 LAMBDA_ENV = {
     "ENVIRONMENT": "local",
-    "SESSIONS_TABLE": "voice-sessions",
-    "VOICE_CONFIG_URI": str(ROOT / "config" / "voice_config.yaml"),
+    "SESSIONS_TABLE": LOCAL_TABLE,
+    "VOICE_CONFIG_URI": str(CONFIG_FILE),
     "POWERTOOLS_SERVICE_NAME": "control-plane",
     "POWERTOOLS_METRICS_NAMESPACE": "VoiceAgents",
     "AWS_DEFAULT_REGION": "us-east-1",

@@ -24,17 +24,15 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra.local.stack import LocalStack, StackOptions, free_port  # noqa: E402
-from tests.e2e.conftest import session_report  # noqa: E402
+from infra.local.stack import LocalStack, free_port  # noqa: E402
 from tests.support.caller import Caller, speech, wait_until  # noqa: E402
 from tests.support.fake_openai import QUESTION, FakeOpenAIServer  # noqa: E402
+from tests.support.stack import API, fake_models_options, session_report  # noqa: E402
 
 
 async def call(stack: LocalStack, turns: int) -> tuple[str, list[float]]:
     headers = {"x-api-key": stack.api_keys[0][0]}
-    async with httpx.AsyncClient(
-        base_url=f"{stack.api_url}/voice/realtime", headers=headers, timeout=10
-    ) as api:
+    async with httpx.AsyncClient(base_url=stack.api_url + API, headers=headers, timeout=10) as api:
         resp = await api.post(
             "/session", json={"agent_type": "single_agent", "initial_greeting": True}
         )
@@ -73,13 +71,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as run_dir,
         FakeOpenAIServer(free_port()) as fake,
-        LocalStack(
-            StackOptions.on_free_ports(
-                Path(run_dir),
-                worker_env={"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-fake"},
-                reaper_interval=0,
-            )
-        ) as stack,
+        LocalStack(fake_models_options(Path(run_dir), fake)) as stack,
     ):
         session_id, heard = asyncio.run(call(stack, args.turns))
 

@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from worker_support.livekit_server import find_livekit_server, free_port  # noqa: E402
+sys.path.insert(0, str(REPO))
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET  # noqa: E402
+from infra.local.livekit import find_livekit_server  # noqa: E402
+from infra.local.stack import HOST, free_port  # noqa: E402
 
 
 def _mem_mb(pid: int) -> tuple[float, float]:
@@ -47,8 +49,8 @@ def measure(label: str, env_extra: dict[str, str], lk_url: str) -> None:
         env = {
             **os.environ,
             "LIVEKIT_URL": lk_url,
-            "LIVEKIT_API_KEY": "devkey",
-            "LIVEKIT_API_SECRET": "secret",
+            "LIVEKIT_API_KEY": DEV_LIVEKIT_KEY,
+            "LIVEKIT_API_SECRET": DEV_LIVEKIT_SECRET,
             "OPENAI_API_KEY": "sk-bench",
             "OPENAGENTS_LIVEKIT_WORKER_PORT": str(free_port()),
             **env_extra,
@@ -95,7 +97,7 @@ def main() -> None:
     port = free_port()
     if binary:
         lk = subprocess.Popen(
-            [binary, "--dev", "--bind", "127.0.0.1", "--port", str(port)],
+            [binary, "--dev", "--bind", HOST, "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -104,7 +106,7 @@ def main() -> None:
     else:
         print("(no livekit-server found: the worker runs unregistered, memory is the same)")
     try:
-        url = f"ws://127.0.0.1:{port}"
+        url = f"ws://{HOST}:{port}"
         measure("ours", {"LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0"}, url)
         cpus = math.ceil(os.cpu_count() or 1)
         measure(

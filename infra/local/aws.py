@@ -6,18 +6,19 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from infra.local.paths import CONFIG_FILE
 from infra.template import create_sessions_table
 
-ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TABLE = "voice-sessions"
 LOCAL_CONFIG_BUCKET = "voice-config-local"
 LOCAL_REPORTS_BUCKET = "voice-reports-local"
 CONFIG_KEY = "voice_config.yaml"
 CONFIG_URI_PARAMETER = "/voice/config-uri"
 REGION = "us-east-1"
+# The emulator takes any credentials; fixed ones keep a developer's real AWS profile out of it.
+LOCAL_CREDENTIAL = "local"
 
 
 def local_aws_env(endpoint: str) -> dict[str, str]:
@@ -25,32 +26,36 @@ def local_aws_env(endpoint: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIAL,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIAL,
         "SESSIONS_TABLE": LOCAL_TABLE,
         "REPORTS_BUCKET": LOCAL_REPORTS_BUCKET,
     }
 
 
-def bootstrap(endpoint: str) -> None:
-    """Creates what template.yaml would: the sessions table, the buckets and the config parameter."""
+def local_client(service: str, endpoint: str) -> Any:
+    """A boto3 client for `service` on the emulator at `endpoint`, whatever the environment says."""
     import boto3
 
-    kw: dict[str, Any] = {
-        "endpoint_url": endpoint,
-        "region_name": REGION,
-        "aws_access_key_id": "local",
-        "aws_secret_access_key": "local",
-    }
-    ddb = boto3.client("dynamodb", **kw)
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=LOCAL_CREDENTIAL,
+        aws_secret_access_key=LOCAL_CREDENTIAL,
+    )
+
+
+def bootstrap(endpoint: str) -> None:
+    """Creates what template.yaml would: the sessions table, the buckets and the config parameter."""
+    ddb = local_client("dynamodb", endpoint)
     if LOCAL_TABLE not in ddb.list_tables()["TableNames"]:
         create_sessions_table(ddb, LOCAL_TABLE)
-    s3 = boto3.client("s3", **kw)
+    s3 = local_client("s3", endpoint)
     for bucket in (LOCAL_CONFIG_BUCKET, LOCAL_REPORTS_BUCKET):
         s3.create_bucket(Bucket=bucket)
-    body = (ROOT / "config" / "voice_config.yaml").read_bytes()
-    s3.put_object(Bucket=LOCAL_CONFIG_BUCKET, Key=CONFIG_KEY, Body=body)
-    boto3.client("ssm", **kw).put_parameter(
+    s3.put_object(Bucket=LOCAL_CONFIG_BUCKET, Key=CONFIG_KEY, Body=CONFIG_FILE.read_bytes())
+    local_client("ssm", endpoint).put_parameter(
         Name=CONFIG_URI_PARAMETER,
         Value=f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}",
         Type="String",

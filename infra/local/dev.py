@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from infra.local.stack import LocalStack, StackOptions
 
 
@@ -48,7 +49,7 @@ def main() -> int:
         "The voice platform is running locally:",
         f"  API         {base}   (docs: {stack.api_url}/docs)",
         f"  Playground  {stack.playground_url}",
-        f"  LiveKit     {stack.livekit_url}   (devkey / secret)",
+        f"  LiveKit     {stack.livekit_url}   ({DEV_LIVEKIT_KEY} / {DEV_LIVEKIT_SECRET})",
         f"  AWS (moto)  {stack.moto_url}",
         f"  Logs        {opts.run_dir}/*.log",
         *(f"  API key     {k}   (user {u})" for k, u in stack.api_keys),

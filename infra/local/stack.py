@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,49 +17,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local.aws import ROOT, local_aws_env
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from infra.local.aws import LOCAL_TABLE, local_aws_env, local_client
+from infra.local.keys import seed_api_keys
+from infra.local.livekit import find_livekit_server, livekit_yaml
+from infra.local.paths import CONFIG_FILE, ROOT, STATE_DIR
 
-LIVEKIT_KEY = "devkey"
-LIVEKIT_SECRET = "secret"  # LiveKit's dev-mode credentials; the stack binds to loopback only
+HOST = "127.0.0.1"
 
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-def find_livekit_server() -> str | None:
-    for candidate in (
-        os.environ.get("LIVEKIT_SERVER_BIN"),
-        shutil.which("livekit-server"),
-        str(ROOT / ".bin" / "livekit-server"),
-    ):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def livekit_yaml(
-    port: int, tcp_port: int, udp_port: int, webhook_url: str | None = None, log_level: str = "info"
-) -> str:
-    """A livekit-server config on loopback with the dev keys, optionally sending webhooks."""
-    lines = [
-        f"port: {port}",
-        "bind_addresses: ['127.0.0.1']",
-        "rtc:",
-        f"  tcp_port: {tcp_port}",
-        f"  udp_port: {udp_port}",
-        "  use_external_ip: false",
-        "  node_ip: 127.0.0.1",
-        "keys:",
-        f"  {LIVEKIT_KEY}: {LIVEKIT_SECRET}",
-        "logging:",
-        f"  level: {log_level}",
-    ]
-    if webhook_url:
-        lines += ["webhook:", f"  api_key: {LIVEKIT_KEY}", "  urls:", f"    - {webhook_url}"]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -71,8 +40,8 @@ class StackOptions:
     livekit_udp_port: int = 7882
     moto_port: int = 4566
     worker_health_port: int = 8081
-    run_dir: Path = ROOT / ".local" / "run"
-    config_uri: str = str(ROOT / "config" / "voice_config.yaml")
+    run_dir: Path = STATE_DIR / "run"
+    config_uri: str = str(CONFIG_FILE)
     api_keys: str | None = None  # VOICE_API_KEYS format; None = one dev key
     start_worker: bool = True
     reaper_interval: float = 30.0
@@ -101,28 +70,11 @@ class LocalStack:
         self._reaper_stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self.opts.run_dir.mkdir(parents=True, exist_ok=True)
-
-    # -- addresses ----------------------------------------------------------------------------
-
-    @property
-    def moto_url(self) -> str:
-        return f"http://127.0.0.1:{self.opts.moto_port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.opts.api_port}"
-
-    @property
-    def livekit_url(self) -> str:
-        return f"ws://127.0.0.1:{self.opts.livekit_port}"
-
-    @property
-    def playground_url(self) -> str:
-        return f"{self.api_url}/voice/realtime/playground"
-
-    @property
-    def worker_health_url(self) -> str:
-        return f"http://127.0.0.1:{self.opts.worker_health_port}"
+        # Every piece listens on loopback only.
+        self.moto_url = f"http://{HOST}:{options.moto_port}"
+        self.api_url = f"http://{HOST}:{options.api_port}"
+        self.livekit_url = f"ws://{HOST}:{options.livekit_port}"
+        self.playground_url = f"{self.api_url}/voice/realtime/playground"
 
     def log_path(self, name: str) -> Path:
         return self.opts.run_dir / f"{name}.log"
@@ -136,8 +88,8 @@ class LocalStack:
             {
                 "ENVIRONMENT": "local",
                 "LIVEKIT_URL": self.livekit_url,
-                "LIVEKIT_API_KEY": LIVEKIT_KEY,
-                "LIVEKIT_API_SECRET": LIVEKIT_SECRET,
+                "LIVEKIT_API_KEY": DEV_LIVEKIT_KEY,
+                "LIVEKIT_API_SECRET": DEV_LIVEKIT_SECRET,
                 "VOICE_CONFIG_URI": self.opts.config_uri,
                 "VOICE_CONFIG_TTL_SECONDS": "5",
                 "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",
@@ -173,7 +125,7 @@ class LocalStack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
             try:
                 if probe.startswith("tcp:"):
-                    with socket.create_connection(("127.0.0.1", int(probe[4:])), timeout=0.3):
+                    with socket.create_connection((HOST, int(probe[4:])), timeout=0.3):
                         return
                 else:
                     with urllib.request.urlopen(probe, timeout=1) as resp:
@@ -196,19 +148,11 @@ class LocalStack:
         self._wait_for_table()
 
     def _wait_for_table(self) -> None:
-        import boto3
-
-        ddb = boto3.client(
-            "dynamodb",
-            endpoint_url=self.moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        ddb = local_client("dynamodb", self.moto_url)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if "voice-sessions" in ddb.list_tables()["TableNames"]:
+                if LOCAL_TABLE in ddb.list_tables()["TableNames"]:
                     return
             except Exception:  # the emulator may still be starting
                 pass
@@ -241,7 +185,7 @@ class LocalStack:
             "uvicorn",
             "functions.api.app:app",
             "--host",
-            "127.0.0.1",
+            HOST,
             "--port",
             str(self.opts.api_port),
             "--log-level",
@@ -249,27 +193,7 @@ class LocalStack:
         ]
         self._spawn("api", cmd, self.base_env())
         self._wait("api", f"{self.api_url}/openapi.json", 60)
-        self.api_keys = self._seed_keys()
-
-    def _seed_keys(self) -> list[tuple[str, str]]:
-        import boto3
-
-        from functions.sessions.auth import ApiKeyService, parse_seed
-        from functions.store.dynamo import ApiKeyStore
-        from infra.local.api import dev_api_key
-
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=self.moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        keys = ApiKeyService(ApiKeyStore(client, "voice-sessions"))
-        pairs = parse_seed(self.opts.api_keys) if self.opts.api_keys else [(dev_api_key(), "dev")]
-        for key, user in pairs:
-            keys.create(user, key)
-        return pairs
+        self.api_keys = seed_api_keys(self.moto_url, self.opts.api_keys)
 
     def start_worker(
         self, name: str = "worker", health_port: int | None = None, timeout: float = 90
@@ -281,7 +205,7 @@ class LocalStack:
         log = self.log_path(name)
         offset = log.stat().st_size if log.exists() else 0
         self._spawn(name, [sys.executable, "-m", "worker", "dev"], env)
-        self._wait(name, f"http://127.0.0.1:{port}/", timeout)
+        self._wait(name, f"http://{HOST}:{port}/", timeout)
         # Health answers before the worker has registered with LiveKit, and a room created in
         # between gets its agent dispatch dropped: ready means registered.
         deadline = time.monotonic() + timeout

@@ -4,44 +4,56 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
 from infra.local.stack import LocalStack, free_port
-from tests.e2e.conftest import log_tail, poll_session, session_report
 from tests.support.caller import Caller, speech, wait_until
 from tests.support.fake_openai import ANSWER, GREETING, QUESTION, FakeOpenAIServer
+from tests.support.stack import log_tail, poll_session, session_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
 
 WAIT = 60.0
 
 
-async def start_call(api: httpx.AsyncClient) -> tuple[dict, Caller]:
+@asynccontextmanager
+async def greeted_call(
+    stack: LocalStack, api: httpx.AsyncClient, *logs: str
+) -> AsyncIterator[tuple[str, Caller, float]]:
+    """A new session's caller who has heard the agent's greeting: (session id, caller, seconds
+    from joining to the greeting). The caller leaves at the end; a failed assertion carries the
+    tail of the named logs."""
+    joined_at = time.monotonic()
     resp = await api.post("/session", json={"agent_type": "single_agent", "initial_greeting": True})
     assert resp.status_code == 201, resp.text
     created = resp.json()
+    session_id = created["session_id"]
     caller = Caller()
     await caller.join(created["url"], created["token"])
-    return created, caller
+    try:
+        await poll_session(api, session_id, lambda s: s["agent_joined"], WAIT, "the agent")
+        greeting_at = await caller.wait_for_voice(after=joined_at, timeout=WAIT)
+        yield session_id, caller, greeting_at - joined_at
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tail(stack, *logs)}") from exc
+    finally:
+        await caller.leave()
 
 
 async def test_caller_hears_greeting_and_answer_and_session_ends_by_webhook(
     stack: LocalStack, api: httpx.AsyncClient, fake_openai: FakeOpenAIServer
 ) -> None:
-    joined_at = time.monotonic()
-    created, caller = await start_call(api)
-    session_id = created["session_id"]
-    try:
-        await poll_session(api, session_id, lambda s: s["agent_joined"], WAIT, "the agent")
-        greeting_at = await caller.wait_for_voice(after=joined_at, timeout=WAIT)
+    async with greeted_call(stack, api, "worker") as (session_id, caller, greeting_after):
         await caller.wait_for_quiet(quiet=1.0, timeout=WAIT)
 
         spoke_at = await caller.say(speech(QUESTION))
         answer_at = await caller.wait_for_voice(after=spoke_at, timeout=WAIT)
         print(
-            f"\ngreeting heard {greeting_at - joined_at:.2f} s after joining; "
+            f"\ngreeting heard {greeting_after:.2f} s after joining; "
             f"answer heard {answer_at - spoke_at:.2f} s after the caller stopped speaking"
         )
         await caller.wait_for_quiet(quiet=1.0, timeout=WAIT)
@@ -56,10 +68,6 @@ async def test_caller_hears_greeting_and_answer_and_session_ends_by_webhook(
             "both turns in the transcription stream",
         )
         assert GREETING in " ".join(caller.said_by(agent))
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{log_tail(stack, 'worker')}") from exc
-    finally:
-        await caller.leave()
 
     ended = await poll_session(
         api, session_id, lambda s: s["status"] == "ended", WAIT, "the session to end"
@@ -81,45 +89,45 @@ async def test_worker_killed_mid_call_is_redispatched_once_then_the_session_fail
     stack: LocalStack, api: httpx.AsyncClient
 ) -> None:
     """Never stuck active: a lost agent is replaced once, a second loss fails the session."""
-    joined_at = time.monotonic()
-    created, caller = await start_call(api)
-    session_id = created["session_id"]
     try:
-        await poll_session(api, session_id, lambda s: s["agent_joined"], WAIT, "the agent")
-        await caller.wait_for_voice(after=joined_at, timeout=WAIT)
-        # A second worker joins the fleet; the first, which holds the call, dies without warning.
-        # LiveKit drops an agent that vanished without leaving when its peer connection times
-        # out (about 20 s), then the webhook re-dispatches the job to the remaining worker.
-        stack.start_worker("worker-b", health_port=free_port())
-        killed_at = time.monotonic()
-        stack.stop_worker(signal.SIGKILL)
-        await wait_until(lambda: len(caller.agents_left) >= 1, WAIT, "LiveKit to drop the agent")
-        print(f"\nagent dropped {time.monotonic() - killed_at:.2f} s after SIGKILL")
-        await wait_until(lambda: len(caller.agents_joined) >= 2, WAIT, "a re-dispatched agent")
-        print(f"new agent joined {time.monotonic() - killed_at:.2f} s after SIGKILL")
-        status = (await api.get(f"/session/{session_id}")).json()["status"]
-        assert status == "active"
+        async with greeted_call(stack, api, "worker", "worker-b", "api") as (session_id, caller, _):
+            # A second worker joins the fleet; the first, which holds the call, dies without
+            # warning. LiveKit drops an agent that vanished without leaving when its peer
+            # connection times out (about 20 s), then the webhook re-dispatches the job to the
+            # remaining worker.
+            stack.start_worker("worker-b", health_port=free_port())
+            killed_at = time.monotonic()
+            stack.stop_worker(signal.SIGKILL)
+            await wait_until(
+                lambda: len(caller.agents_left) >= 1, WAIT, "LiveKit to drop the agent"
+            )
+            print(f"\nagent dropped {time.monotonic() - killed_at:.2f} s after SIGKILL")
+            await wait_until(lambda: len(caller.agents_joined) >= 2, WAIT, "a re-dispatched agent")
+            print(f"new agent joined {time.monotonic() - killed_at:.2f} s after SIGKILL")
+            status = (await api.get(f"/session/{session_id}")).json()["status"]
+            assert status == "active"
 
-        spoke_at = await caller.say(speech(QUESTION))
-        await caller.wait_for_voice(after=spoke_at, timeout=WAIT)
-        second = caller.agents_joined[1]
-        await wait_until(
-            lambda: ANSWER in " ".join(caller.said_by(second)), WAIT, "the new agent's answer"
-        )
-        # A re-dispatched agent picks up the call; it does not greet the caller a second time.
-        assert GREETING not in " ".join(caller.said_by(second))
+            spoke_at = await caller.say(speech(QUESTION))
+            await caller.wait_for_voice(after=spoke_at, timeout=WAIT)
+            second = caller.agents_joined[1]
+            await wait_until(
+                lambda: ANSWER in " ".join(caller.said_by(second)), WAIT, "the new agent's answer"
+            )
+            # A re-dispatched agent picks up the call; it does not greet the caller a second time.
+            assert GREETING not in " ".join(caller.said_by(second))
 
-        killed_at = time.monotonic()
-        stack.stop_worker(signal.SIGKILL, name="worker-b")
-        failed = await poll_session(
-            api, session_id, lambda s: s["status"] != "active", WAIT, "the session to leave active"
-        )
-        print(f"session {failed['status']} {time.monotonic() - killed_at:.2f} s after SIGKILL")
-        assert failed["status"] == "failed"
-        assert failed["end_reason"] == "agent_lost"
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{log_tail(stack, 'worker', 'worker-b', 'api')}") from exc
+            killed_at = time.monotonic()
+            stack.stop_worker(signal.SIGKILL, name="worker-b")
+            failed = await poll_session(
+                api,
+                session_id,
+                lambda s: s["status"] != "active",
+                WAIT,
+                "the session to leave active",
+            )
+            print(f"session {failed['status']} {time.monotonic() - killed_at:.2f} s after SIGKILL")
+            assert failed["status"] == "failed"
+            assert failed["end_reason"] == "agent_lost"
     finally:
-        await caller.leave()
         if "worker" not in stack.procs:
             stack.start_worker()

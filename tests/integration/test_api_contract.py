@@ -8,7 +8,7 @@ import schemathesis
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from functions.api.app import create_app
-from tests.conftest import ControlPlane
+from tests.support.control_plane import ControlPlane
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
 

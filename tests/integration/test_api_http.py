@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.conftest import ControlPlane, ServerThread, free_port
+from infra.local.stack import free_port
+from tests.support.control_plane import ControlPlane
+from tests.support.servers import ServerThread
 
 BASE = "/voice/realtime"
 

@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 import jwt
 import pytest
 
-from tests.conftest import LK_KEY, LK_SECRET, ControlPlane, invoke
+from functions.settings import DEV_LIVEKIT_KEY as LK_KEY
+from functions.settings import DEV_LIVEKIT_SECRET as LK_SECRET
+from tests.support.control_plane import ControlPlane
+from tests.support.lambda_events import invoke
 from voice.report import SessionReport, TurnLatency, Usage, report_key
 
 BASE = "/voice/realtime"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from functions.keys import main
-from tests.conftest import ControlPlane, invoke
+from tests.support.control_plane import ControlPlane
+from tests.support.lambda_events import invoke
 
 
 def test_create_list_and_revoke_a_key(

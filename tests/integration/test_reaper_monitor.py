@@ -10,14 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import (
-    CONFIG_FILE,
-    ControlPlane,
-    LambdaContext,
-    LiveKitServer,
-    invoke,
-    reset_control_plane,
-)
+from infra.local.paths import CONFIG_FILE
+from tests.support.control_plane import ControlPlane, reset_control_plane
+from tests.support.lambda_events import LambdaContext, invoke
+from tests.support.livekit import LiveKitServer
 from tests.support.webhooks import event_body, post_event
 
 BASE = "/voice/realtime"
@@ -35,6 +31,15 @@ def use_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **limits: object
 def use_livekit(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("LIVEKIT_URL", url)
     reset_control_plane()
+
+
+@pytest.fixture
+def reachable_livekit(
+    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+) -> LiveKitServer:
+    """A real LiveKit server, with the control plane under test pointed at it."""
+    use_livekit(monkeypatch, livekit_server.url)
+    return livekit_server
 
 
 def reap() -> dict:
@@ -141,21 +146,11 @@ def test_monitor_publishes_livekit_unreachable(
 
 @pytest.mark.livekit
 def test_monitor_and_health_see_a_reachable_livekit(
-    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
-    from livekit import api
-
     from functions.scheduled.monitor import handler
 
-    use_livekit(monkeypatch, livekit_server.url)
-
-    async def make_room() -> None:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name="voice-x-room"))
-
-    asyncio.run(make_room())
+    reachable_livekit.create_room("voice-x-room")
     out = handler({}, LambdaContext(function_name="voice-monitor"))
     assert out == {
         "status": "healthy",
@@ -170,26 +165,17 @@ def test_monitor_and_health_see_a_reachable_livekit(
 
 @pytest.mark.livekit
 def test_delete_removes_the_livekit_room(
-    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
     from livekit import api
 
-    use_livekit(monkeypatch, livekit_server.url)
     s = create(control_plane)
 
     async def rooms() -> list[str]:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with reachable_livekit.api() as lk:
             return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
 
-    async def make_room() -> None:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
-
-    asyncio.run(make_room())
+    reachable_livekit.create_room(s["room_name"])
     assert s["room_name"] in asyncio.run(rooms())
     r = invoke("DELETE", f"{BASE}/session/{s['session_id']}", headers=control_plane.headers())
     assert r.body["status"] == "ended"
@@ -203,32 +189,21 @@ def test_delete_removes_the_livekit_room(
 
 @pytest.mark.livekit
 def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
-    control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
     from datetime import UTC, datetime, timedelta
-
-    from livekit import api
 
     from functions.sessions.reaper import Reaper
     from functions.wiring import get_container
 
-    use_livekit(monkeypatch, livekit_server.url)
     s = create(control_plane)
 
-    async def make_room() -> None:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name=s["room_name"]))
-
     async def dispatches() -> list[str]:
-        async with api.LiveKitAPI(
-            livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret
-        ) as lk:
+        async with reachable_livekit.api() as lk:
             found = await lk.agent_dispatch.list_dispatch(room_name=s["room_name"])
             return [d.agent_name for d in found]
 
-    asyncio.run(make_room())
+    reachable_livekit.create_room(s["room_name"])
     # The caller joined a minute ago and no agent ever came (its dispatch found no worker).
     post_event(
         event_body("participant_joined", s["room_name"], "caller-alice", at=time.time() - 60)

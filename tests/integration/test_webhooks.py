@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import ControlPlane, invoke
+from tests.support.control_plane import ControlPlane
+from tests.support.lambda_events import invoke
 from tests.support.webhooks import event_body, post_event, sign
 
 BASE = "/voice/realtime"

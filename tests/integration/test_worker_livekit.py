@@ -10,46 +10,23 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from livekit import api
 
-from tests.conftest import ROOT as REPO
-from tests.conftest import LiveKitServer as LiveKit
-from tests.conftest import free_port
+from infra.local.paths import ROOT as REPO
+from infra.local.stack import free_port
+from tests.support.ecs_agent import EcsAgent
+from tests.support.livekit import LiveKitServer as LiveKit
 from voice.metadata import DispatchMetadata
 
 pytestmark = pytest.mark.livekit
 
 AGENT_NAME = "it-voice-agent"
-
-
-class EcsAgent:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.bodies.append(body)
-        return web.json_response({"protection": body})
-
-
-@pytest.fixture
-async def ecs_agent() -> AsyncIterator[tuple[EcsAgent, str]]:
-    agent = EcsAgent()
-    app = web.Application()
-    app.router.add_put("/api/t1/task-protection/v1/state", agent.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield agent, f"http://127.0.0.1:{port}/api/t1"
-    await runner.cleanup()
 
 
 class Worker:

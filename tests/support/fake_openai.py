@@ -14,7 +14,6 @@ import math
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import wave
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.servers import ServerThread
 
 QUESTION = "What are your opening hours?"
 GREETING = "Hello, thanks for calling. How can I help you today?"
@@ -225,38 +226,16 @@ class FakeOpenAI:
         return Response(audio, media_type="audio/wav")
 
 
-class FakeOpenAIServer(threading.Thread):
+class FakeOpenAIServer(ServerThread):
     """`FakeOpenAI` under uvicorn in a daemon thread; `base_url` is what OPENAI_BASE_URL takes."""
 
     def __init__(self, port: int, fake: FakeOpenAI | None = None) -> None:
-        super().__init__(daemon=True, name="fake-openai")
         self.fake = fake or FakeOpenAI()
-        self.port = port
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-            )
-        )
+        super().__init__(self.fake.app, port, name="fake-openai")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def run(self) -> None:
-        self.server.run()
-
-    def __enter__(self) -> FakeOpenAIServer:
-        self.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.is_alive():
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.join(timeout=10)
+        return f"{self.url}/v1"
 
 
 def main() -> None:

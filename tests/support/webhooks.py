@@ -12,7 +12,8 @@ from livekit import api
 from livekit.protocol.models import ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
 
-from tests.conftest import LK_KEY, LK_SECRET, invoke
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from tests.support.lambda_events import invoke
 
 HOOK = "/voice/realtime/livekit/webhook"
 
@@ -32,9 +33,9 @@ def event_body(
     return MessageToJson(ev)
 
 
-def sign(body: str, secret: str = LK_SECRET, ttl: timedelta = timedelta(minutes=5)) -> str:
+def sign(body: str, secret: str = DEV_LIVEKIT_SECRET, ttl: timedelta = timedelta(minutes=5)) -> str:
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-    return api.AccessToken(LK_KEY, secret).with_sha256(digest).with_ttl(ttl).to_jwt()
+    return api.AccessToken(DEV_LIVEKIT_KEY, secret).with_sha256(digest).with_ttl(ttl).to_jwt()
 
 
 def post_event(body: str, token: str | None = None):

@@ -11,7 +11,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.conftest import CONFIG_FILE, ROOT
+from infra.local.paths import CONFIG_FILE, ROOT
 from voice.config import ConfigCache, ConfigError, load_config, parse_config, redact
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from livekit.agents import AgentSession
 
-from tests.worker_support.fake_llm import FakeLLM, Rule
+from tests.support.fake_llm import FakeLLM, Rule
 from voice.config import parse_config
 from voice.config.schema import VoiceConfig
 from voice.metadata import DispatchMetadata
@@ -18,7 +18,7 @@ from worker.call import APOLOGY, greet, install_error_handler
 from worker.logs import logger
 from worker.settings import WorkerEnv
 
-MCP_SERVER = Path(__file__).resolve().parents[1] / "worker_support" / "mcp_server.py"
+MCP_SERVER = Path(__file__).resolve().parents[1] / "support" / "mcp_server.py"
 
 CONFIG = """
 voice:

@@ -5,47 +5,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-from aiohttp import web
 from moto import mock_aws
 
+from tests.support.ecs_agent import EcsAgent
 from voice.report import SessionReport
 from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, TaskProtection
 from worker.report import CallRecorder, ReportWriter
-
-
-class EcsAgent:
-    """Plays $ECS_AGENT_URI: records each PUT body to /task-protection/v1/state."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.refuse = False
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.bodies.append(body)
-        if self.refuse:
-            return web.json_response({"failure": {"Reason": "TASK_NOT_FOUND"}}, status=400)
-        return web.json_response({"protection": {"ProtectionEnabled": body["ProtectionEnabled"]}})
-
-
-@pytest.fixture
-async def ecs_agent() -> AsyncIterator[tuple[EcsAgent, str]]:
-    agent = EcsAgent()
-    app = web.Application()
-    app.router.add_put("/api/task/task-protection/v1/state", agent.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    yield agent, f"http://127.0.0.1:{port}/api/task"
-    await runner.cleanup()
 
 
 class Server:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from voice.config import load_config, parse_config
 from voice.config.schema import VoiceConfig
 from worker.call import prewarm
@@ -25,8 +26,8 @@ from worker.settings import WorkerEnv
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "voice_config.yaml"
 ENV = WorkerEnv(
     livekit_url="ws://127.0.0.1:7880",
-    livekit_api_key="devkey",
-    livekit_api_secret="secret",
+    livekit_api_key=DEV_LIVEKIT_KEY,
+    livekit_api_secret=DEV_LIVEKIT_SECRET,
     openai_api_key="sk-test",
     openai_base_url="http://127.0.0.1:9999/v1",
 )
@@ -49,8 +50,8 @@ def test_server_uses_the_reference_worker_defaults_from_config() -> None:
         "drain_timeout": 110,
         "initialize_process_timeout": 10.0,
         "ws_url": "ws://127.0.0.1:7880",
-        "api_key": "devkey",
-        "api_secret": "secret",
+        "api_key": DEV_LIVEKIT_KEY,
+        "api_secret": DEV_LIVEKIT_SECRET,
     }
     # The running worker reports it on /worker (tests/integration/test_worker_livekit.py).
     assert settings.agent_name == "openagents-voice"

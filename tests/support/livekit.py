@@ -1,0 +1,77 @@
+"""A real livekit-server on free loopback ports, with the dev keys, for one test or module."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from livekit import api
+
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from infra.local.livekit import find_livekit_server, livekit_yaml
+from infra.local.stack import HOST, free_port
+
+
+@dataclass
+class LiveKitServer:
+    url: str
+    http_url: str
+    api_key: str
+    api_secret: str
+    process: subprocess.Popen
+
+    def api(self) -> api.LiveKitAPI:
+        """A server API client; use it as `async with server.api() as lk:`."""
+        return api.LiveKitAPI(self.http_url, self.api_key, self.api_secret)
+
+    def create_room(self, name: str) -> None:
+        """Creates a room from synchronous test code, as a caller's join would."""
+
+        async def create() -> None:
+            async with self.api() as lk:
+                await lk.room.create_room(api.CreateRoomRequest(name=name))
+
+        asyncio.run(create())
+
+
+def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:
+    binary = find_livekit_server()
+    if binary is None:
+        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+    port, tcp, udp = free_port(), free_port(), free_port()
+    cfg = tmp / "livekit.yaml"
+    cfg.write_text(livekit_yaml(port, tcp, udp, webhook_url=webhook_url, log_level="warn"))
+    log = (tmp / "livekit.log").open("w")
+    proc = subprocess.Popen(
+        [binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"livekit-server exited: {(tmp / 'livekit.log').read_text()}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("livekit-server did not start within 20 s")
+    return LiveKitServer(
+        f"ws://{HOST}:{port}", f"http://{HOST}:{port}", DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET, proc
+    )
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,1 +1,0 @@
-"""Test support for the agent worker: a deterministic fake LLM, an MCP server."""
