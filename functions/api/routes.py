@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, status
 
-from functions.api.deps import CurrentUser, Sessions
+from functions.api.deps import CurrentUser, Sessions, Webhooks
 from functions.api.schemas import (
     ErrorBody,
     HealthResponse,
@@ -17,11 +17,9 @@ from functions.api.schemas import (
     SessionPublic,
     WebhookAck,
 )
+from functions.domain.errors import SessionLimitReached
 from functions.observability import metrics
-from functions.sessions.errors import SessionLimitReached
 from functions.sessions.service import NewSession
-from functions.sessions.webhooks import room_event_from_livekit
-from functions.store.livekit import verify_webhook
 from functions.wiring import get_container
 from voice.config import redact
 
@@ -117,13 +115,10 @@ async def health(sessions: Sessions) -> HealthResponse:
 
 @router.post("/livekit/webhook", response_model=WebhookAck, responses=_ERRORS)
 async def livekit_webhook(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request, webhooks: Webhooks, authorization: Annotated[str | None, Header()] = None
 ) -> WebhookAck:
-    container = get_container()
-    raw = await request.body()
     token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    event = verify_webhook(container.settings.livekit, raw, token)
-    outcome = await container.webhooks.handle(room_event_from_livekit(event))
+    outcome = await webhooks.receive(await request.body(), token)
     if outcome.action in ("ended", "failed"):
         name = "SessionsFailed" if outcome.action == "failed" else "SessionsEnded"
         metrics.add_metric(name=name, unit="Count", value=1)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.sessions.models import SessionRecord, SessionStatus
+from functions.domain.models import SessionRecord, SessionStatus
 from voice.config.schema import AgentType
 
 

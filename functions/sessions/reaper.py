@@ -6,12 +6,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from functions.domain.models import SessionStatus
 from functions.observability import logger
-from functions.sessions.errors import DependencyUnavailable
-from functions.sessions.models import SessionStatus
+from functions.sessions.ports import Rooms, Sessions
 from functions.sessions.service import Clock, SessionService
-from functions.store.dynamo import CLEANUP_STATE, SessionStore
-from functions.store.livekit import LiveKitRooms
+from functions.sessions.translate import translated
+from functions.store.dynamo.items import CLEANUP_STATE
+from functions.store.errors import StoreUnavailable
 
 # An active session's room may not be listed yet right after the join; leave it alone this long.
 ROOM_GONE_GRACE = timedelta(minutes=2)
@@ -49,8 +50,8 @@ class Reaper:
     def __init__(
         self,
         sessions: SessionService,
-        store: SessionStore,
-        rooms: LiveKitRooms,
+        store: Sessions,
+        rooms: Rooms,
         clock: Clock,
         batch: int = 100,
         budget_seconds: float = 20.0,
@@ -62,6 +63,7 @@ class Reaper:
         self._batch = batch
         self._budget = budget_seconds
 
+    @translated
     async def run(self) -> ReaperCounts:
         counts = ReaperCounts()
         deadline = time.monotonic() + self._budget
@@ -89,7 +91,7 @@ class Reaper:
 
         try:
             live_rooms = set(await self._rooms.list_room_names())
-        except DependencyUnavailable:
+        except StoreUnavailable:
             counts.livekit_reachable = False
             live_rooms = None
         if live_rooms is not None:

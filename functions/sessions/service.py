@@ -9,23 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from functions.domain.errors import ConfigUnavailable, InvalidRequest, NotFound
+from functions.domain.models import JoinTokenRequest, SessionRecord, SessionStatus
 from functions.observability import logger
-from functions.sessions.errors import (
-    ConfigUnavailable,
-    DependencyUnavailable,
-    InvalidRequest,
-    NotFound,
-)
-from functions.sessions.models import SessionRecord, SessionStatus
-from functions.store.dynamo import SessionStore
-from functions.store.livekit import LiveKitCredentials, LiveKitRooms, TokenRequest, mint_join_token
-from functions.store.reports import ReportStore
+from functions.sessions.ports import JoinTokens, Reports, Rooms, Sessions
+from functions.sessions.translate import translated
+from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
 from voice.config.schema import AgentType
 from voice.metadata import DispatchMetadata
 from voice.rooms import room_name_for
 
 Clock = Callable[[], datetime]
+
+__all__ = ["Clock", "CreatedSession", "Health", "NewSession", "SessionService", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -63,21 +60,21 @@ class Health:
 class SessionService:
     def __init__(
         self,
-        store: SessionStore,
-        rooms: LiveKitRooms,
-        creds: LiveKitCredentials,
+        store: Sessions,
+        rooms: Rooms,
+        tokens: JoinTokens,
         config: Callable[[], LoadedConfig],
         clock: Clock = utcnow,
-        reports: ReportStore | None = None,
+        reports: Reports | None = None,
         max_redispatch: int = 1,
     ) -> None:
-        self._max_redispatch = max_redispatch
-        self._reports = reports or ReportStore(None)
         self._store = store
         self._rooms = rooms
-        self._creds = creds
+        self._tokens = tokens
         self._config = config
         self._clock = clock
+        self._reports = reports
+        self._max_redispatch = max_redispatch
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -87,6 +84,7 @@ class SessionService:
 
     # -- create -------------------------------------------------------------------------------
 
+    @translated
     def create(self, user_id: str, req: NewSession) -> CreatedSession:
         loaded = self.loaded_config()
         voice = loaded.config.voice
@@ -139,9 +137,8 @@ class SessionService:
             config_version=loaded.version,
             max_session_duration=limits.max_session_duration,
         )
-        token = mint_join_token(
-            self._creds,
-            TokenRequest(
+        token = self._tokens.mint(
+            JoinTokenRequest(
                 room_name=room,
                 identity=caller_identity(user_id),
                 display_name=user_id,
@@ -157,10 +154,11 @@ class SessionService:
             "session created",
             extra={"session_id": session_id, "room": room, "agent_type": record.agent_type},
         )
-        return CreatedSession(record=record, token=token, url=self._creds.url)
+        return CreatedSession(record=record, token=token, url=self._tokens.url)
 
     # -- read ---------------------------------------------------------------------------------
 
+    @translated
     def get(self, user_id: str, session_id: str) -> SessionRecord:
         rec = self._store.get(session_id, self._clock()) if _looks_like_id(session_id) else None
         # Another user's session is reported exactly like a missing one.
@@ -170,8 +168,11 @@ class SessionService:
 
     def report_usage(self, rec: SessionRecord) -> dict[str, Any] | None:
         """Usage from the worker's report; only ended sessions have one."""
-        return None if rec.status.is_live else self._reports.usage(rec.session_id)
+        if rec.status.is_live or self._reports is None:
+            return None
+        return self._reports.usage(rec.session_id)
 
+    @translated
     def list(
         self, user_id: str, limit: int, cursor: str | None
     ) -> tuple[list[SessionRecord], str | None]:
@@ -179,6 +180,7 @@ class SessionService:
 
     # -- end ----------------------------------------------------------------------------------
 
+    @translated
     async def end(self, user_id: str, session_id: str) -> tuple[SessionRecord, bool]:
         """Ends the caller's session; repeatable, and it frees the slot exactly once.
 
@@ -192,20 +194,12 @@ class SessionService:
             await self.retry_room_delete(rec)
         return self.get(user_id, session_id), ended
 
+    @translated
     async def finish(
         self, rec: SessionRecord, status: SessionStatus, reason: str, *, delete_room: bool
     ) -> bool:
         """Moves a live session to a terminal state; the room is deleted or queued for retry."""
-        pending_delete = False
-        if delete_room:
-            try:
-                await self._rooms.delete_room(rec.room_name)
-            except DependencyUnavailable as exc:
-                pending_delete = True
-                logger.warning(
-                    "room deletion deferred",
-                    extra={"session_id": rec.session_id, "room": rec.room_name, "why": str(exc)},
-                )
+        pending_delete = delete_room and not await self._delete_room(rec)
         changed = self._store.finish(rec, status, self._clock(), reason, pending_delete)
         if not changed and pending_delete:
             self._store.mark_room_delete_pending(rec.session_id, self._clock())
@@ -216,6 +210,18 @@ class SessionService:
             )
         return changed
 
+    async def _delete_room(self, rec: SessionRecord) -> bool:
+        try:
+            await self._rooms.delete_room(rec.room_name)
+        except StoreUnavailable as exc:
+            logger.warning(
+                "room deletion deferred",
+                extra={"session_id": rec.session_id, "room": rec.room_name, "why": str(exc)},
+            )
+            return False
+        return True
+
+    @translated
     async def recover_agent(self, rec: SessionRecord, at: datetime, reason: str) -> str:
         """A live call without its agent: re-dispatch while the budget lasts, else fail it."""
         log = {"session_id": rec.session_id, "room": rec.room_name, "reason": reason}
@@ -233,16 +239,17 @@ class SessionService:
                 await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
                 logger.warning("agent missing from a live call: re-dispatched", extra=log)
                 return "redispatched"
-            except DependencyUnavailable as exc:
+            except StoreUnavailable as exc:
                 logger.error("agent re-dispatch failed", extra=log | {"why": str(exc)})
         changed = await self.finish(rec, SessionStatus.FAILED, reason, delete_room=True)
         logger.error("agent missing and not re-dispatched: session failed", extra=log)
         return "failed" if changed else "unchanged"
 
+    @translated
     async def retry_room_delete(self, rec: SessionRecord) -> bool:
         try:
             await self._rooms.delete_room(rec.room_name)
-        except DependencyUnavailable:
+        except StoreUnavailable:
             return False
         self._store.clear_room_delete(rec.session_id)
         return True
@@ -252,15 +259,15 @@ class SessionService:
     async def health(self) -> Health:
         try:
             rooms: list[str] | None = await self._rooms.list_room_names()
-        except DependencyUnavailable:
+        except StoreUnavailable:
             rooms = None
         try:
             live: int | None = self._store.count_live()
-        except DependencyUnavailable:
+        except StoreUnavailable:
             live = None
         return Health(
             livekit_connected=rooms is not None,
-            livekit_url=self._creds.url,
+            livekit_url=self._tokens.url,
             active_rooms=None if rooms is None else len(rooms),
             active_sessions=live,
             store_ok=live is not None,

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from functions.domain.events import RoomEvent
+from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
-from functions.sessions.errors import DependencyUnavailable
-from functions.sessions.models import SessionRecord, SessionStatus
+from functions.sessions.ports import Rooms, Sessions, WebhookVerifier
 from functions.sessions.service import Clock, SessionService
-from functions.store.dynamo import SessionStore
-from functions.store.livekit import LiveKitRooms
+from functions.sessions.translate import translated
+from functions.store.errors import StoreUnavailable
 from voice.rooms import session_id_from_room
-
-AGENT_KIND = 4  # livekit.protocol.models.ParticipantInfo.Kind.AGENT
-
-
-@dataclass(frozen=True)
-class RoomEvent:
-    """The parts of a LiveKit webhook event the state machine reads."""
-
-    event: str
-    room_name: str
-    participant_identity: str = ""
-    participant_is_agent: bool = False
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -37,16 +25,23 @@ class WebhookService:
     def __init__(
         self,
         sessions: SessionService,
-        store: SessionStore,
-        rooms: LiveKitRooms,
+        store: Sessions,
+        rooms: Rooms,
+        verifier: WebhookVerifier,
         clock: Clock,
     ) -> None:
         self._sessions = sessions
+        self._verifier = verifier
         self._store = store
         self._rooms = rooms
         self._clock = clock
 
-    async def handle(self, ev: RoomEvent) -> WebhookOutcome:
+    @translated
+    async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
+        """Verifies a signed webhook against the raw body, then applies its event."""
+        return await self._apply(self._verifier.verify(body, auth_header))
+
+    async def _apply(self, ev: RoomEvent) -> WebhookOutcome:
         session_id = session_id_from_room(ev.room_name)
         rec = self._store.get(session_id, self._clock()) if session_id else None
         if rec is None or rec.room_name != ev.room_name:
@@ -88,7 +83,7 @@ class WebhookService:
             return WebhookOutcome(rec.session_id, "unchanged")
         try:
             participants = await self._rooms.list_participants(rec.room_name)
-        except DependencyUnavailable:
+        except StoreUnavailable:
             participants = None
         callers = [p for p in participants or [] if not p[1]]
         if participants is not None and not callers:
@@ -96,16 +91,3 @@ class WebhookService:
             return WebhookOutcome(rec.session_id, "unchanged")
         action = await self._sessions.recover_agent(rec, at, "agent_lost")
         return WebhookOutcome(rec.session_id, action)
-
-
-def room_event_from_livekit(event: object) -> RoomEvent:
-    """Reads a `livekit.protocol.webhook.WebhookEvent` into a RoomEvent."""
-    participant = getattr(event, "participant", None)
-    created = getattr(event, "created_at", 0)
-    return RoomEvent(
-        event=getattr(event, "event", ""),
-        room_name=getattr(getattr(event, "room", None), "name", ""),
-        participant_identity=getattr(participant, "identity", "") if participant else "",
-        participant_is_agent=bool(participant) and getattr(participant, "kind", 0) == AGENT_KIND,
-        created_at=datetime.fromtimestamp(created, UTC) if created else None,
-    )

@@ -22,11 +22,6 @@ class NotFound(DomainError):
     code = "not_found"
 
 
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 class InvalidRequest(DomainError):
     status_code = 422
     code = "validation_error"

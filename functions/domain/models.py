@@ -1,8 +1,8 @@
-"""Stored records of the control plane: sessions and API keys."""
+"""Records of the control plane: sessions, API keys, and the join token a new session needs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +24,6 @@ class SessionStatus(StrEnum):
 
 
 LIVE_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
-TERMINAL_STATUSES = (SessionStatus.ENDED, SessionStatus.EXPIRED, SessionStatus.FAILED)
 
 
 class SessionRecord(BaseModel):
@@ -63,3 +62,18 @@ class ApiKeyRecord(BaseModel):
     user_id: str
     created_at: datetime
     revoked: bool = False
+
+
+class JoinTokenRequest(BaseModel):
+    """What a caller's join token grants: one room, and the agent dispatched into it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    room_name: str
+    identity: str
+    display_name: str
+    ttl: timedelta
+    empty_timeout: int
+    max_participants: int
+    agent_name: str
+    dispatch_metadata: str
