@@ -19,7 +19,7 @@ from functions.api.schemas import (
 )
 from functions.domain.errors import SessionLimitReached
 from functions.observability import metrics
-from functions.sessions.service import NewSession
+from functions.sessions.new_session import NewSession
 from functions.wiring import get_container
 from voice.config import redact
 

@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from functions.domain.errors import ConfigUnavailable, InvalidRequest, NotFound
-from functions.domain.models import JoinTokenRequest, SessionRecord, SessionStatus
+from functions.domain.errors import ConfigUnavailable, NotFound
+from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
+from functions.sessions import new_session as steps
+from functions.sessions.new_session import NewSession
 from functions.sessions.ports import JoinTokens, Reports, Rooms, Sessions
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
-from voice.config.schema import AgentType
 from voice.metadata import DispatchMetadata
-from voice.rooms import room_name_for
 
 Clock = Callable[[], datetime]
-
-__all__ = ["Clock", "CreatedSession", "Health", "NewSession", "SessionService", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class NewSession:
-    agent_type: AgentType | None = None
-    initial_greeting: bool | None = None
-    voice_profile: str | None = None
-    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,72 +76,19 @@ class SessionService:
     @translated
     def create(self, user_id: str, req: NewSession) -> CreatedSession:
         loaded = self.loaded_config()
-        voice = loaded.config.voice
-        realtime = voice.realtime
-        if not realtime.enabled:
-            raise ConfigUnavailable(
-                "real-time voice is disabled in the config (voice.realtime.enabled = false)"
-            )
-        if req.voice_profile is not None and req.voice_profile not in voice.voice_profiles:
-            raise InvalidRequest(
-                f"voice_profile: '{req.voice_profile}' is not a configured profile; "
-                f"use one of {sorted(voice.voice_profiles)}"
-            )
-        metadata = req.metadata or {}
-        size = len(json.dumps(metadata, separators=(",", ":")).encode("utf-8"))
-        cap = realtime.limits.max_metadata_bytes
-        if size > cap:
-            raise InvalidRequest(
-                f"metadata: {size} bytes of JSON is over the {cap}-byte cap; send less"
-            )
-
-        now = self._clock()
-        session_id = str(uuid.uuid4())
-        room = room_name_for(user_id, session_id)
-        limits = realtime.limits
-        token_ttl = timedelta(hours=limits.token_ttl_hours)
-        dispatch = DispatchMetadata(
-            session_id=session_id,
-            agent_type=req.agent_type or realtime.agent.type,
-            initial_greeting=(
-                realtime.agent.initial_greeting
-                if req.initial_greeting is None
-                else req.initial_greeting
-            ),
-            voice_profile=req.voice_profile,
-            metadata=metadata,
-        )
-        record = SessionRecord(
-            session_id=session_id,
-            user_id=user_id,
-            room_name=room,
-            agent_type=dispatch.agent_type,
-            initial_greeting=dispatch.initial_greeting,
-            voice_profile=req.voice_profile,
-            metadata=metadata,
-            status=SessionStatus.PENDING,
-            created_at=now,
-            expires_at=now + timedelta(seconds=limits.max_session_duration),
-            token_expires_at=now + token_ttl,
-            config_version=loaded.version,
-            max_session_duration=limits.max_session_duration,
-        )
-        token = self._tokens.mint(
-            JoinTokenRequest(
-                room_name=room,
-                identity=caller_identity(user_id),
-                display_name=user_id,
-                ttl=token_ttl,
-                empty_timeout=realtime.livekit.room_empty_timeout,
-                max_participants=realtime.livekit.max_participants,
-                agent_name=realtime.worker.agent_name,
-                dispatch_metadata=dispatch.to_json(),
-            ),
-        )
-        self._store.create(record, limits.max_sessions_per_user)
+        realtime = steps.require_enabled(loaded.config.voice)
+        metadata = steps.checked_metadata(req, loaded.config.voice)
+        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
+        record = steps.pending_record(user_id, dispatch, loaded, self._clock())
+        token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
+        self._store.create(record, realtime.limits.max_sessions_per_user)
         logger.info(
             "session created",
-            extra={"session_id": session_id, "room": room, "agent_type": record.agent_type},
+            extra={
+                "session_id": record.session_id,
+                "room": record.room_name,
+                "agent_type": record.agent_type,
+            },
         )
         return CreatedSession(record=record, token=token, url=self._tokens.url)
 
@@ -272,10 +208,6 @@ class SessionService:
             active_sessions=live,
             store_ok=live is not None,
         )
-
-
-def caller_identity(user_id: str) -> str:
-    return f"caller-{user_id}"
 
 
 def _looks_like_id(session_id: str) -> bool:
