@@ -26,6 +26,14 @@ class SessionStatus(StrEnum):
 LIVE_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
 
 
+class Backlog(StrEnum):
+    """The sets the reaper sweeps: live sessions by status, and ended ones whose room remains."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    ROOM_DELETE = "room_delete"
+
+
 class SessionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 

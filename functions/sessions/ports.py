@@ -10,7 +10,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.domain.events import RoomEvent
-from functions.domain.models import ApiKeyRecord, JoinTokenRequest, SessionRecord, SessionStatus
+from functions.domain.models import (
+    ApiKeyRecord,
+    Backlog,
+    JoinTokenRequest,
+    SessionRecord,
+    SessionStatus,
+)
 
 
 class Sessions(Protocol):
@@ -19,8 +25,8 @@ class Sessions(Protocol):
     def list_for_user(
         self, user_id: str, limit: int, cursor: str | None, now: datetime
     ) -> tuple[list[SessionRecord], str | None]: ...
-    def by_state(
-        self, state: str, before: datetime | None = None, limit: int = 100
+    def backlog(
+        self, backlog: Backlog, before: datetime | None = None, limit: int = 100
     ) -> Iterator[SessionRecord]: ...
     def count_live(self) -> int: ...
     def mark_active(self, session_id: str, joined_at: datetime, expires_at: datetime) -> bool: ...

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -19,6 +21,9 @@ from tests.conftest import (
     reset_control_plane,
 )
 from tests.support.webhooks import event_body, post_event
+
+if TYPE_CHECKING:
+    from functions.sessions.reaper import Reaper
 
 BASE = "/voice/realtime"
 
@@ -205,8 +210,6 @@ def test_delete_removes_the_livekit_room(
 def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
     control_plane: ControlPlane, livekit_server: LiveKitServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     from livekit import api
 
     from functions.sessions.reaper import Reaper
@@ -251,3 +254,64 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
     assert counts.failed_no_agent == 1
     st = status(control_plane, s["session_id"])
     assert (st["status"], st["end_reason"]) == ("failed", "agent_lost")
+
+
+def reaper_at(later: timedelta, **limits: float) -> Reaper:
+    """A Reaper over the live container whose clock runs `later` than now."""
+    from functions.sessions.reaper import Reaper
+    from functions.wiring import get_container
+
+    container = get_container()
+    return Reaper(
+        container.sessions,
+        container.store,
+        container.rooms,
+        clock=lambda: datetime.now(UTC) + later,
+        **limits,
+    )
+
+
+def test_reaper_handles_at_most_one_batch_of_sessions_per_rule_and_run(
+    control_plane: ControlPlane,
+) -> None:
+    sids = [create(control_plane)["session_id"] for _ in range(3)]
+    first = asyncio.run(reaper_at(timedelta(days=1), batch=2).run())
+    assert first.expired == 2
+    assert first.out_of_time is False
+    second = asyncio.run(reaper_at(timedelta(days=1), batch=2).run())
+    assert second.expired == 1
+    assert {status(control_plane, sid)["status"] for sid in sids} == {"expired"}
+
+
+def test_reaper_with_no_time_left_changes_nothing_and_says_it_ran_out(
+    control_plane: ControlPlane,
+) -> None:
+    sid = create(control_plane)["session_id"]
+    counts = asyncio.run(reaper_at(timedelta(days=1), budget_seconds=0).run())
+    assert counts.out_of_time is True
+    assert counts.metrics()["ReaperExpired"] == 0
+    assert status(control_plane, sid)["status"] == "pending"
+
+
+def test_reaper_without_livekit_still_ends_overdue_sessions_but_not_by_room(
+    control_plane: ControlPlane,
+) -> None:
+    # The control plane's LiveKit URL points nowhere: the room list cannot be read.
+    overdue = create(control_plane)
+    post_event(
+        event_body(
+            "participant_joined", overdue["room_name"], "caller-alice", at=time.time() - 7200
+        )
+    )
+    roomless = create(control_plane)
+    post_event(
+        event_body(
+            "participant_joined", roomless["room_name"], "caller-alice", at=time.time() - 600
+        )
+    )
+    counts = reap()
+    assert counts["livekit_reachable"] is False
+    assert counts["ReaperEndedOverDuration"] == 1
+    assert counts["ReaperEndedRoomGone"] == 0
+    assert status(control_plane, overdue["session_id"])["status"] == "ended"
+    assert status(control_plane, roomless["session_id"])["status"] == "active"

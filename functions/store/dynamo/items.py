@@ -11,7 +11,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from functions.domain.models import ApiKeyRecord, SessionRecord, SessionStatus
+from functions.domain.models import ApiKeyRecord, Backlog, SessionRecord, SessionStatus
 from functions.store.errors import BadCursor
 
 BY_USER_INDEX = "by-user"
@@ -47,6 +47,13 @@ def api_key_key(key_hash: str) -> dict[str, Any]:
 
 def state_pk(status: SessionStatus) -> str:
     return f"STATE#{status.value}"
+
+
+def backlog_pk(backlog: Backlog) -> str:
+    """The by-state partition holding a backlog: live statuses by name, rooms still to delete."""
+    if backlog is Backlog.ROOM_DELETE:
+        return CLEANUP_STATE
+    return state_pk(SessionStatus(backlog.value))
 
 
 def serialize(values: dict[str, Any]) -> dict[str, Any]:

@@ -7,12 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from functions.domain.models import LIVE_STATUSES, SessionRecord, SessionStatus
+from functions.domain.models import LIVE_STATUSES, Backlog, SessionRecord, SessionStatus
 from functions.store.dynamo.calls import applied, dynamo_errors, query_pages
 from functions.store.dynamo.items import (
     BY_STATE_INDEX,
     BY_USER_INDEX,
     CLEANUP_STATE,
+    backlog_pk,
     counter_key,
     decode_cursor,
     encode_cursor,
@@ -103,12 +104,12 @@ class SessionStore:
         last = resp.get("LastEvaluatedKey")
         return records, (encode_cursor(last) if last else None)
 
-    def by_state(
-        self, state: str, before: datetime | None = None, limit: int = 100
+    def backlog(
+        self, backlog: Backlog, before: datetime | None = None, limit: int = 100
     ) -> Iterator[SessionRecord]:
-        """Sessions in a live state (or awaiting room clean-up), optionally due `before` a time."""
+        """Up to `limit` sessions of a backlog, optionally only those due `before` a time."""
         condition = "gsi2pk = :pk"
-        values: dict[str, Any] = {":pk": {"S": state}}
+        values: dict[str, Any] = {":pk": {"S": backlog_pk(backlog)}}
         if before is not None:
             condition += " AND gsi2sk < :before"
             values[":before"] = {"S": iso(before)}
