@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -47,15 +48,8 @@ def create_session(
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise
     metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
-    rec = created.record
-    return SessionCreated(
-        session_id=rec.session_id,
-        room_name=rec.room_name,
-        token=created.token,
-        url=created.url,
-        expires_at=rec.expires_at,
-        token_expires_at=rec.token_expires_at,
-        status=rec.status,
+    return SessionCreated.model_validate(
+        created.record.model_dump() | {"token": created.token, "url": created.url}
     )
 
 
@@ -103,13 +97,8 @@ def get_config(user: CurrentUser, sessions: Sessions) -> dict[str, Any]:
 @router.get("/health", response_model=HealthResponse)
 async def health(sessions: Sessions) -> HealthResponse:
     h = await sessions.health()
-    return HealthResponse(
-        status=h.status,
-        livekit_connected=h.livekit_connected,
-        livekit_url=h.livekit_url,
-        active_rooms=h.active_rooms,
-        active_sessions=h.active_sessions,
-        timestamp=datetime.now(UTC),
+    return HealthResponse.model_validate(
+        asdict(h) | {"status": h.status, "timestamp": datetime.now(UTC)}
     )
 
 

@@ -34,9 +34,11 @@ class Backlog(StrEnum):
     ROOM_DELETE = "room_delete"
 
 
-class SessionRecord(BaseModel):
+class _Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+
+class SessionRecord(_Record):
     session_id: str
     user_id: str
     room_name: str
@@ -62,8 +64,17 @@ class SessionRecord(BaseModel):
     room_delete_pending: bool = False
 
 
-class ApiKeyRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class SessionEnd(_Record):
+    """How a live session ends: its terminal status, when, why, and whether its room remains."""
+
+    status: SessionStatus
+    at: datetime
+    reason: str
+    room_delete_pending: bool = False
+
+
+class ApiKeyRecord(_Record):
+    """An API key as stored: its hash, never the key."""
 
     key_id: str
     key_hash: str
@@ -72,10 +83,8 @@ class ApiKeyRecord(BaseModel):
     revoked: bool = False
 
 
-class JoinTokenRequest(BaseModel):
+class JoinTokenRequest(_Record):
     """What a caller's join token grants: one room, and the agent dispatched into it."""
-
-    model_config = ConfigDict(frozen=True)
 
     room_name: str
     identity: str
