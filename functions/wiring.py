@@ -60,7 +60,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         sessions=sessions,
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
         webhooks=WebhookService(sessions, store, rooms, LiveKitWebhooks(settings.livekit), utcnow),
-        reaper=Reaper(sessions, store, rooms, utcnow),
+        reaper=Reaper(sessions, utcnow),
     )
 
 

@@ -14,8 +14,8 @@ from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
     JoinTokenRequest,
+    SessionEnd,
     SessionRecord,
-    SessionStatus,
 )
 
 
@@ -32,14 +32,7 @@ class Sessions(Protocol):
     def mark_active(self, session_id: str, joined_at: datetime, expires_at: datetime) -> bool: ...
     def mark_agent_joined(self, session_id: str, at: datetime) -> bool: ...
     def record_agent_left(self, session_id: str, at: datetime, max_redispatch: int) -> bool: ...
-    def finish(
-        self,
-        rec: SessionRecord,
-        status: SessionStatus,
-        at: datetime,
-        reason: str,
-        room_delete_pending: bool,
-    ) -> bool: ...
+    def finish(self, rec: SessionRecord, end: SessionEnd) -> bool: ...
     def clear_room_delete(self, session_id: str) -> bool: ...
     def mark_room_delete_pending(self, session_id: str, at: datetime) -> bool: ...
 

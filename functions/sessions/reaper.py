@@ -10,10 +10,7 @@ from typing import Literal
 
 from functions.domain.models import Backlog, SessionRecord, SessionStatus
 from functions.observability import logger
-from functions.sessions.ports import Rooms, Sessions
 from functions.sessions.service import Clock, SessionService
-from functions.sessions.translate import translated
-from functions.store.errors import StoreUnavailable
 
 # An active session's room may not be listed yet right after the join; leave it alone this long.
 ROOM_GONE_GRACE = timedelta(minutes=2)
@@ -126,22 +123,13 @@ RULES = (
 
 class Reaper:
     def __init__(
-        self,
-        sessions: SessionService,
-        store: Sessions,
-        rooms: Rooms,
-        clock: Clock,
-        batch: int = 100,
-        budget_seconds: float = 20.0,
+        self, sessions: SessionService, clock: Clock, batch: int = 100, budget_seconds: float = 20.0
     ) -> None:
         self._sessions = sessions
-        self._store = store
-        self._rooms = rooms
         self._clock = clock
         self._batch = batch
         self._budget = budget_seconds
 
-    @translated
     async def run(self) -> ReaperCounts:
         """Applies each rule in turn to at most `batch` sessions; stops when the budget is spent."""
         counts = ReaperCounts()
@@ -151,7 +139,7 @@ class Reaper:
             if rule.needs_rooms and not await self._rooms_listed(sweep, counts):
                 continue
             before = sweep.now if rule.due_only else None
-            for rec in list(self._store.backlog(rule.backlog, before=before, limit=self._batch)):
+            for rec in self._sessions.backlog(rule.backlog, before, self._batch):
                 counts.out_of_time = time.monotonic() >= deadline
                 if counts.out_of_time:
                     return counts
@@ -165,8 +153,6 @@ class Reaper:
         """Reads LiveKit's rooms once per run; False when LiveKit cannot be reached."""
         if not sweep.rooms_read:
             sweep.rooms_read = True
-            try:
-                sweep.live_rooms = set(await self._rooms.list_room_names())
-            except StoreUnavailable:
-                counts.livekit_reachable = False
+            sweep.live_rooms = await self._sessions.live_room_names()
+            counts.livekit_reachable = sweep.live_rooms is not None
         return sweep.live_rooms is not None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.domain.errors import ConfigUnavailable, NotFound
-from functions.domain.models import SessionRecord, SessionStatus
+from functions.domain.models import Backlog, SessionEnd, SessionRecord, SessionStatus
 from functions.observability import logger
 from functions.sessions import new_session as steps
 from functions.sessions.new_session import NewSession
@@ -136,7 +136,10 @@ class SessionService:
     ) -> bool:
         """Moves a live session to a terminal state; the room is deleted or queued for retry."""
         pending_delete = delete_room and not await self._delete_room(rec)
-        changed = self._store.finish(rec, status, self._clock(), reason, pending_delete)
+        end = SessionEnd(
+            status=status, at=self._clock(), reason=reason, room_delete_pending=pending_delete
+        )
+        changed = self._store.finish(rec, end)
         if not changed and pending_delete:
             self._store.mark_room_delete_pending(rec.session_id, self._clock())
         if changed:
@@ -190,13 +193,22 @@ class SessionService:
         self._store.clear_room_delete(rec.session_id)
         return True
 
-    # -- health -------------------------------------------------------------------------------
+    # -- sweeps and health -------------------------------------------------------------------
+
+    @translated
+    def backlog(self, backlog: Backlog, before: datetime | None, limit: int) -> list[SessionRecord]:
+        """Up to `limit` sessions the reaper should look at, optionally only those due `before`."""
+        return list(self._store.backlog(backlog, before=before, limit=limit))
+
+    async def live_room_names(self) -> set[str] | None:
+        """The rooms LiveKit has now, or None when it cannot be reached."""
+        try:
+            return set(await self._rooms.list_room_names())
+        except StoreUnavailable:
+            return None
 
     async def health(self) -> Health:
-        try:
-            rooms: list[str] | None = await self._rooms.list_room_names()
-        except StoreUnavailable:
-            rooms = None
+        rooms = await self.live_room_names()
         try:
             live: int | None = self._store.count_live()
         except StoreUnavailable:

@@ -212,9 +212,6 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
 ) -> None:
     from livekit import api
 
-    from functions.sessions.reaper import Reaper
-    from functions.wiring import get_container
-
     use_livekit(monkeypatch, livekit_server.url)
     s = create(control_plane)
 
@@ -243,14 +240,7 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
     # Within the grace period after the re-dispatch nothing more happens.
     assert reap()["ReaperAgentsRedispatched"] == 0
 
-    container = get_container()
-    later = Reaper(
-        container.sessions,
-        container.store,
-        container.rooms,
-        clock=lambda: datetime.now(UTC) + timedelta(minutes=1),
-    )
-    counts = asyncio.run(later.run())
+    counts = asyncio.run(reaper_at(timedelta(minutes=1)).run())
     assert counts.failed_no_agent == 1
     st = status(control_plane, s["session_id"])
     assert (st["status"], st["end_reason"]) == ("failed", "agent_lost")
@@ -261,14 +251,7 @@ def reaper_at(later: timedelta, **limits: float) -> Reaper:
     from functions.sessions.reaper import Reaper
     from functions.wiring import get_container
 
-    container = get_container()
-    return Reaper(
-        container.sessions,
-        container.store,
-        container.rooms,
-        clock=lambda: datetime.now(UTC) + later,
-        **limits,
-    )
+    return Reaper(get_container().sessions, clock=lambda: datetime.now(UTC) + later, **limits)
 
 
 def test_reaper_handles_at_most_one_batch_of_sessions_per_rule_and_run(

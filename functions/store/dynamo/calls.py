@@ -35,6 +35,16 @@ def applied(write: Callable[[], object]) -> bool:
     return True
 
 
+def transact(client: Any, items: list[dict[str, Any]]) -> list[bool]:
+    """Runs one transaction: [] when it applied, else which items' conditions failed."""
+    try:
+        with dynamo_errors():
+            client.transact_write_items(TransactItems=items)
+    except Conflict as exc:
+        return exc.failed
+    return []
+
+
 def query_pages(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Every page of a query, following `LastEvaluatedKey`."""
     while True:

@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from functions.domain.models import LIVE_STATUSES, Backlog, SessionRecord, SessionStatus
-from functions.store.dynamo.calls import applied, dynamo_errors, query_pages
+from functions.domain.models import LIVE_STATUSES, Backlog, SessionEnd, SessionRecord, SessionStatus
+from functions.store.dynamo.calls import applied, dynamo_errors, query_pages, transact
 from functions.store.dynamo.items import (
     BY_STATE_INDEX,
     BY_USER_INDEX,
@@ -60,15 +60,11 @@ class SessionStore:
             "Item": session_item(rec),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        try:
-            with dynamo_errors():
-                self._client.transact_write_items(
-                    TransactItems=[{"Update": take_slot}, {"Put": put_session}]
-                )
-        except Conflict as exc:
-            if exc.failed[0]:
-                raise LimitExceeded(max_live) from exc
-            raise
+        failed = transact(self._client, [{"Update": take_slot}, {"Put": put_session}])
+        if failed and failed[0]:
+            raise LimitExceeded(max_live)
+        if failed:
+            raise Conflict(failed)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -174,16 +170,9 @@ class SessionStore:
             _LIVE | {":at": iso(at), ":one": 1, ":max": max_redispatch},
         )
 
-    def finish(
-        self,
-        rec: SessionRecord,
-        status: SessionStatus,
-        at: datetime,
-        reason: str,
-        room_delete_pending: bool,
-    ) -> bool:
+    def finish(self, rec: SessionRecord, end: SessionEnd) -> bool:
         """Live -> terminal and frees the user's slot in one transaction; False if already done."""
-        end_session = self._end_update(rec, status, at, reason, room_delete_pending)
+        end_session = self._end_update(rec, end)
         free_slot = {
             "TableName": self._table,
             "Key": counter_key(rec.user_id),
@@ -191,39 +180,28 @@ class SessionStore:
             "ConditionExpression": "live > :zero",
             "ExpressionAttributeValues": serialize({":one": 1, ":zero": 0}),
         }
-        try:
-            with dynamo_errors():
-                self._client.transact_write_items(
-                    TransactItems=[{"Update": end_session}, {"Update": free_slot}]
-                )
-        except Conflict as exc:
-            if exc.failed[0]:
-                return False
-            # The counter is already at zero: end the session anyway, never below zero.
-            return applied(lambda: self._client.update_item(**end_session))
-        return True
+        failed = transact(self._client, [{"Update": end_session}, {"Update": free_slot}])
+        if not failed:
+            return True
+        if failed[0]:
+            return False
+        # The counter is already at zero: end the session anyway, never below zero.
+        return applied(lambda: self._client.update_item(**end_session))
 
-    def _end_update(
-        self,
-        rec: SessionRecord,
-        status: SessionStatus,
-        at: datetime,
-        reason: str,
-        room_delete_pending: bool,
-    ) -> dict[str, Any]:
-        duration = max(0.0, (at - rec.joined_at).total_seconds()) if rec.joined_at else 0.0
+    def _end_update(self, rec: SessionRecord, end: SessionEnd) -> dict[str, Any]:
+        duration = max(0.0, (end.at - rec.joined_at).total_seconds()) if rec.joined_at else 0.0
         values: dict[str, Any] = _LIVE | {
-            ":new": status.value,
-            ":at": iso(at),
-            ":reason": reason,
+            ":new": end.status.value,
+            ":at": iso(end.at),
+            ":reason": end.reason,
             ":duration": Decimal(str(round(duration, 3))),
-            ":ttl": ttl_after(at),
+            ":ttl": ttl_after(end.at),
         }
         update = (
             "SET #s = :new, ended_at = :at, end_reason = :reason, duration_seconds = :duration, "
             "#ttl = :ttl"
         )
-        if room_delete_pending:
+        if end.room_delete_pending:
             update += ", room_delete_pending = :true, gsi2pk = :cleanup, gsi2sk = :at"
             values |= {":true": True, ":cleanup": CLEANUP_STATE}
         else:
