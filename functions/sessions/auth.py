@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from functions.domain.errors import Unauthorized
 from functions.domain.models import ApiKeyRecord
-from functions.sessions.ports import ApiKeys
+from functions.sessions.ports import ApiKeyStorage
 from functions.sessions.translate import translated
 
 KEY_PREFIX = "vk_"
@@ -24,7 +24,7 @@ def key_id_of(key_hash: str) -> str:
 
 
 class ApiKeyService:
-    def __init__(self, store: ApiKeys) -> None:
+    def __init__(self, store: ApiKeyStorage) -> None:
         self._store = store
 
     @translated

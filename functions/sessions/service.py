@@ -13,7 +13,7 @@ from functions.domain.models import Backlog, SessionEnd, SessionRecord, SessionS
 from functions.observability import logger
 from functions.sessions import new_session as steps
 from functions.sessions.new_session import NewSession
-from functions.sessions.ports import JoinTokens, Reports, Rooms, Sessions
+from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
@@ -49,7 +49,7 @@ class Health:
 class SessionService:
     def __init__(
         self,
-        store: Sessions,
+        store: SessionStorage,
         rooms: Rooms,
         tokens: JoinTokens,
         config: Callable[[], LoadedConfig],

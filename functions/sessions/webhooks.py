@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functions.domain.events import RoomEvent
 from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
-from functions.sessions.ports import Rooms, Sessions, WebhookVerifier
+from functions.sessions.ports import Rooms, SessionStorage, WebhookVerifier
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
@@ -26,7 +26,7 @@ class WebhookService:
     """Applies verified LiveKit events to the sessions they name."""
 
     sessions: SessionService
-    store: Sessions
+    store: SessionStorage
     rooms: Rooms
     verifier: WebhookVerifier
     clock: Clock
