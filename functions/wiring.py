@@ -12,7 +12,7 @@ from functions.sessions.service import SessionService, utcnow
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, SessionStore
-from functions.store.livekit import LiveKitRooms
+from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
 from functions.store.reports import ReportStore
 from voice.config import get_config
 
@@ -45,7 +45,13 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     sessions = SessionService(
-        store, rooms, settings.livekit, get_config, utcnow, reports, settings.max_redispatch
+        store,
+        rooms,
+        LiveKitTokens(settings.livekit),
+        get_config,
+        utcnow,
+        reports,
+        settings.max_redispatch,
     )
     return Container(
         settings=settings,
@@ -53,8 +59,8 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         rooms=rooms,
         sessions=sessions,
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
-        webhooks=WebhookService(sessions, store, rooms, utcnow),
-        reaper=Reaper(sessions, store, rooms, utcnow),
+        webhooks=WebhookService(sessions, store, rooms, LiveKitWebhooks(settings.livekit), utcnow),
+        reaper=Reaper(sessions, utcnow),
     )
 
 

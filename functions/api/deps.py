@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the session service and the caller's user id from `X-API-Key`."""
+"""FastAPI dependencies: the services, and the caller's user id from `X-API-Key`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 
 from functions.sessions.service import SessionService
+from functions.sessions.webhooks import WebhookService
 from functions.wiring import get_container
 
 
@@ -14,9 +15,14 @@ def _sessions() -> SessionService:
     return get_container().sessions
 
 
+def _webhooks() -> WebhookService:
+    return get_container().webhooks
+
+
 def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
     return get_container().keys.authenticate(x_api_key)
 
 
 Sessions = Annotated[SessionService, Depends(_sessions)]
+Webhooks = Annotated[WebhookService, Depends(_webhooks)]
 CurrentUser = Annotated[str, Depends(_current_user)]

@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.domain.errors import DomainError
 from functions.observability import logger
-from functions.sessions.errors import DomainError
 
 _HTTP_CODES = {
     400: "bad_request",

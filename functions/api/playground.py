@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from functions.sessions.errors import NotFound
+from functions.domain.errors import NotFound
 
 PLAYGROUND_DIR = Path(__file__).resolve().parents[2] / "playground"
 # The only files served: nothing else under playground/ (node_modules included) is reachable.

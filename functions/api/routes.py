@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, status
 
-from functions.api.deps import CurrentUser, Sessions
+from functions.api.deps import CurrentUser, Sessions, Webhooks
 from functions.api.schemas import (
     ErrorBody,
     HealthResponse,
@@ -17,11 +18,9 @@ from functions.api.schemas import (
     SessionPublic,
     WebhookAck,
 )
+from functions.domain.errors import SessionLimitReached
 from functions.observability import metrics
-from functions.sessions.errors import SessionLimitReached
-from functions.sessions.service import NewSession
-from functions.sessions.webhooks import room_event_from_livekit
-from functions.store.livekit import verify_webhook
+from functions.sessions.new_session import NewSession
 from functions.wiring import get_container
 from voice.config import redact
 
@@ -49,15 +48,8 @@ def create_session(
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise
     metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
-    rec = created.record
-    return SessionCreated(
-        session_id=rec.session_id,
-        room_name=rec.room_name,
-        token=created.token,
-        url=created.url,
-        expires_at=rec.expires_at,
-        token_expires_at=rec.token_expires_at,
-        status=rec.status,
+    return SessionCreated.model_validate(
+        created.record.model_dump() | {"token": created.token, "url": created.url}
     )
 
 
@@ -105,25 +97,17 @@ def get_config(user: CurrentUser, sessions: Sessions) -> dict[str, Any]:
 @router.get("/health", response_model=HealthResponse)
 async def health(sessions: Sessions) -> HealthResponse:
     h = await sessions.health()
-    return HealthResponse(
-        status=h.status,
-        livekit_connected=h.livekit_connected,
-        livekit_url=h.livekit_url,
-        active_rooms=h.active_rooms,
-        active_sessions=h.active_sessions,
-        timestamp=datetime.now(UTC),
+    return HealthResponse.model_validate(
+        asdict(h) | {"status": h.status, "timestamp": datetime.now(UTC)}
     )
 
 
 @router.post("/livekit/webhook", response_model=WebhookAck, responses=_ERRORS)
 async def livekit_webhook(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request, webhooks: Webhooks, authorization: Annotated[str | None, Header()] = None
 ) -> WebhookAck:
-    container = get_container()
-    raw = await request.body()
     token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    event = verify_webhook(container.settings.livekit, raw, token)
-    outcome = await container.webhooks.handle(room_event_from_livekit(event))
+    outcome = await webhooks.receive(await request.body(), token)
     if outcome.action in ("ended", "failed"):
         name = "SessionsFailed" if outcome.action == "failed" else "SessionsEnded"
         metrics.add_metric(name=name, unit="Count", value=1)

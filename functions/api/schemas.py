@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.sessions.models import SessionRecord, SessionStatus
+from functions.domain.models import SessionRecord, SessionStatus
 from voice.config.schema import AgentType
 
 
@@ -42,13 +42,13 @@ class SessionCreated(BaseModel):
 
 
 class Usage(BaseModel):
-    duration_seconds: float | None = None
-    # From the worker's session report, once it has been written.
-    stt_audio_seconds: float | None = None
-    llm_prompt_tokens: int | None = None
-    llm_completion_tokens: int | None = None
-    tts_characters: int | None = None
-    turns: int | None = None
+    duration_seconds: float | None = Field(default=None, description="from the join to the end")
+    # The rest comes from the worker's session report, once it has been written.
+    stt_audio_seconds: float | None = Field(default=None, description="audio transcribed")
+    llm_prompt_tokens: int | None = Field(default=None, description="prompt tokens, all turns")
+    llm_completion_tokens: int | None = Field(default=None, description="completion tokens")
+    tts_characters: int | None = Field(default=None, description="characters spoken by TTS")
+    turns: int | None = Field(default=None, description="agent turns in the call")
 
 
 class SessionPublic(BaseModel):
@@ -77,24 +77,9 @@ class SessionPublic(BaseModel):
             usage = Usage.model_validate(
                 (report_usage or {}) | {"duration_seconds": rec.duration_seconds}
             )
-        return cls(
-            session_id=rec.session_id,
-            room_name=rec.room_name,
-            status=rec.status,
-            agent_type=rec.agent_type,
-            initial_greeting=rec.initial_greeting,
-            voice_profile=rec.voice_profile,
-            metadata=rec.metadata,
-            created_at=rec.created_at,
-            expires_at=rec.expires_at,
-            token_expires_at=rec.token_expires_at,
-            joined_at=rec.joined_at,
-            agent_joined=rec.agent_joined_at is not None,
-            agent_joined_at=rec.agent_joined_at,
-            ended_at=rec.ended_at,
-            end_reason=rec.end_reason,
-            config_version=rec.config_version,
-            usage=usage,
+        # The record's other fields (user id, counters, internal flags) are not for the caller.
+        return cls.model_validate(
+            rec.model_dump() | {"agent_joined": rec.agent_joined_at is not None, "usage": usage}
         )
 
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.aio import run_sync
-from functions.observability import logger, metrics
+from functions.scheduled.job import publish, scheduled_handler
 from functions.wiring import get_container
 
 
 async def check_once() -> dict[str, Any]:
     health = await get_container().sessions.health()
-    metrics.add_metric(
-        name="LiveKitReachable", unit="Count", value=1 if health.livekit_connected else 0
+    publish(
+        {
+            "LiveKitReachable": 1 if health.livekit_connected else 0,
+            "ActiveSessions": health.active_sessions,
+            "ActiveRooms": health.active_rooms,
+        }
     )
-    if health.active_sessions is not None:
-        metrics.add_metric(name="ActiveSessions", unit="Count", value=health.active_sessions)
-    if health.active_rooms is not None:
-        metrics.add_metric(name="ActiveRooms", unit="Count", value=health.active_rooms)
     return {
         "status": health.status,
         "livekit_connected": health.livekit_connected,
@@ -26,7 +25,4 @@ async def check_once() -> dict[str, Any]:
     }
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-def handler(event: dict, context: object) -> dict[str, Any]:
-    return run_sync(check_once())
+handler = scheduled_handler(check_once)

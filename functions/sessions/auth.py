@@ -7,9 +7,10 @@ import hmac
 import secrets
 from datetime import UTC, datetime
 
-from functions.sessions.errors import Unauthorized
-from functions.sessions.models import ApiKeyRecord
-from functions.store.dynamo import ApiKeyStore
+from functions.domain.errors import Unauthorized
+from functions.domain.models import ApiKeyRecord
+from functions.sessions.ports import ApiKeyStorage
+from functions.sessions.translate import translated
 
 KEY_PREFIX = "vk_"
 
@@ -23,9 +24,10 @@ def key_id_of(key_hash: str) -> str:
 
 
 class ApiKeyService:
-    def __init__(self, store: ApiKeyStore) -> None:
+    def __init__(self, store: ApiKeyStorage) -> None:
         self._store = store
 
+    @translated
     def authenticate(self, presented: str | None) -> str:
         """The user id the key belongs to; 401 for a missing, unknown or revoked key."""
         if not presented:
@@ -37,6 +39,7 @@ class ApiKeyService:
             raise Unauthorized("the X-API-Key is unknown or revoked")
         return rec.user_id
 
+    @translated
     def create(self, user_id: str, key: str | None = None) -> tuple[str, ApiKeyRecord]:
         """Stores a key (a new random one unless given) for `user_id`; returns it once."""
         if not user_id or ":" in user_id or "," in user_id:
@@ -49,12 +52,14 @@ class ApiKeyService:
         self._store.put(rec)
         return key, rec
 
+    @translated
     def revoke(self, key_or_id: str) -> bool:
         for rec in self._store.list():
             if rec.key_id == key_or_id or hmac.compare_digest(rec.key_hash, hash_key(key_or_id)):
                 return self._store.revoke(rec.key_hash)
         return False
 
+    @translated
     def list(self) -> list[ApiKeyRecord]:
         return self._store.list()
 

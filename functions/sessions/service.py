@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from functions.domain.errors import ConfigUnavailable, NotFound
+from functions.domain.models import Backlog, SessionEnd, SessionRecord, SessionStatus
 from functions.observability import logger
-from functions.sessions.errors import (
-    ConfigUnavailable,
-    DependencyUnavailable,
-    InvalidRequest,
-    NotFound,
-)
-from functions.sessions.models import SessionRecord, SessionStatus
-from functions.store.dynamo import SessionStore
-from functions.store.livekit import LiveKitCredentials, LiveKitRooms, TokenRequest, mint_join_token
-from functions.store.reports import ReportStore
+from functions.sessions import new_session as steps
+from functions.sessions.new_session import NewSession
+from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
+from functions.sessions.translate import translated
+from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
-from voice.config.schema import AgentType
 from voice.metadata import DispatchMetadata
-from voice.rooms import room_name_for
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class NewSession:
-    agent_type: AgentType | None = None
-    initial_greeting: bool | None = None
-    voice_profile: str | None = None
-    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,21 +49,21 @@ class Health:
 class SessionService:
     def __init__(
         self,
-        store: SessionStore,
-        rooms: LiveKitRooms,
-        creds: LiveKitCredentials,
+        store: SessionStorage,
+        rooms: Rooms,
+        tokens: JoinTokens,
         config: Callable[[], LoadedConfig],
         clock: Clock = utcnow,
-        reports: ReportStore | None = None,
+        reports: Reports | None = None,
         max_redispatch: int = 1,
     ) -> None:
-        self._max_redispatch = max_redispatch
-        self._reports = reports or ReportStore(None)
         self._store = store
         self._rooms = rooms
-        self._creds = creds
+        self._tokens = tokens
         self._config = config
         self._clock = clock
+        self._reports = reports
+        self._max_redispatch = max_redispatch
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -87,80 +73,28 @@ class SessionService:
 
     # -- create -------------------------------------------------------------------------------
 
+    @translated
     def create(self, user_id: str, req: NewSession) -> CreatedSession:
         loaded = self.loaded_config()
-        voice = loaded.config.voice
-        realtime = voice.realtime
-        if not realtime.enabled:
-            raise ConfigUnavailable(
-                "real-time voice is disabled in the config (voice.realtime.enabled = false)"
-            )
-        if req.voice_profile is not None and req.voice_profile not in voice.voice_profiles:
-            raise InvalidRequest(
-                f"voice_profile: '{req.voice_profile}' is not a configured profile; "
-                f"use one of {sorted(voice.voice_profiles)}"
-            )
-        metadata = req.metadata or {}
-        size = len(json.dumps(metadata, separators=(",", ":")).encode("utf-8"))
-        cap = realtime.limits.max_metadata_bytes
-        if size > cap:
-            raise InvalidRequest(
-                f"metadata: {size} bytes of JSON is over the {cap}-byte cap; send less"
-            )
-
-        now = self._clock()
-        session_id = str(uuid.uuid4())
-        room = room_name_for(user_id, session_id)
-        limits = realtime.limits
-        token_ttl = timedelta(hours=limits.token_ttl_hours)
-        dispatch = DispatchMetadata(
-            session_id=session_id,
-            agent_type=req.agent_type or realtime.agent.type,
-            initial_greeting=(
-                realtime.agent.initial_greeting
-                if req.initial_greeting is None
-                else req.initial_greeting
-            ),
-            voice_profile=req.voice_profile,
-            metadata=metadata,
-        )
-        record = SessionRecord(
-            session_id=session_id,
-            user_id=user_id,
-            room_name=room,
-            agent_type=dispatch.agent_type,
-            initial_greeting=dispatch.initial_greeting,
-            voice_profile=req.voice_profile,
-            metadata=metadata,
-            status=SessionStatus.PENDING,
-            created_at=now,
-            expires_at=now + timedelta(seconds=limits.max_session_duration),
-            token_expires_at=now + token_ttl,
-            config_version=loaded.version,
-            max_session_duration=limits.max_session_duration,
-        )
-        token = mint_join_token(
-            self._creds,
-            TokenRequest(
-                room_name=room,
-                identity=caller_identity(user_id),
-                display_name=user_id,
-                ttl=token_ttl,
-                empty_timeout=realtime.livekit.room_empty_timeout,
-                max_participants=realtime.livekit.max_participants,
-                agent_name=realtime.worker.agent_name,
-                dispatch_metadata=dispatch.to_json(),
-            ),
-        )
-        self._store.create(record, limits.max_sessions_per_user)
+        realtime = steps.require_enabled(loaded.config.voice)
+        metadata = steps.checked_metadata(req, loaded.config.voice)
+        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
+        record = steps.pending_record(user_id, dispatch, loaded, self._clock())
+        token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
+        self._store.create(record, realtime.limits.max_sessions_per_user)
         logger.info(
             "session created",
-            extra={"session_id": session_id, "room": room, "agent_type": record.agent_type},
+            extra={
+                "session_id": record.session_id,
+                "room": record.room_name,
+                "agent_type": record.agent_type,
+            },
         )
-        return CreatedSession(record=record, token=token, url=self._creds.url)
+        return CreatedSession(record=record, token=token, url=self._tokens.url)
 
     # -- read ---------------------------------------------------------------------------------
 
+    @translated
     def get(self, user_id: str, session_id: str) -> SessionRecord:
         rec = self._store.get(session_id, self._clock()) if _looks_like_id(session_id) else None
         # Another user's session is reported exactly like a missing one.
@@ -170,8 +104,11 @@ class SessionService:
 
     def report_usage(self, rec: SessionRecord) -> dict[str, Any] | None:
         """Usage from the worker's report; only ended sessions have one."""
-        return None if rec.status.is_live else self._reports.usage(rec.session_id)
+        if rec.status.is_live or self._reports is None:
+            return None
+        return self._reports.usage(rec.session_id)
 
+    @translated
     def list(
         self, user_id: str, limit: int, cursor: str | None
     ) -> tuple[list[SessionRecord], str | None]:
@@ -179,6 +116,7 @@ class SessionService:
 
     # -- end ----------------------------------------------------------------------------------
 
+    @translated
     async def end(self, user_id: str, session_id: str) -> tuple[SessionRecord, bool]:
         """Ends the caller's session; repeatable, and it frees the slot exactly once.
 
@@ -192,21 +130,16 @@ class SessionService:
             await self.retry_room_delete(rec)
         return self.get(user_id, session_id), ended
 
+    @translated
     async def finish(
         self, rec: SessionRecord, status: SessionStatus, reason: str, *, delete_room: bool
     ) -> bool:
         """Moves a live session to a terminal state; the room is deleted or queued for retry."""
-        pending_delete = False
-        if delete_room:
-            try:
-                await self._rooms.delete_room(rec.room_name)
-            except DependencyUnavailable as exc:
-                pending_delete = True
-                logger.warning(
-                    "room deletion deferred",
-                    extra={"session_id": rec.session_id, "room": rec.room_name, "why": str(exc)},
-                )
-        changed = self._store.finish(rec, status, self._clock(), reason, pending_delete)
+        pending_delete = delete_room and not await self._delete_room(rec)
+        end = SessionEnd(
+            status=status, at=self._clock(), reason=reason, room_delete_pending=pending_delete
+        )
+        changed = self._store.finish(rec, end)
         if not changed and pending_delete:
             self._store.mark_room_delete_pending(rec.session_id, self._clock())
         if changed:
@@ -216,6 +149,18 @@ class SessionService:
             )
         return changed
 
+    async def _delete_room(self, rec: SessionRecord) -> bool:
+        try:
+            await self._rooms.delete_room(rec.room_name)
+        except StoreUnavailable as exc:
+            logger.warning(
+                "room deletion deferred",
+                extra={"session_id": rec.session_id, "room": rec.room_name, "why": str(exc)},
+            )
+            return False
+        return True
+
+    @translated
     async def recover_agent(self, rec: SessionRecord, at: datetime, reason: str) -> str:
         """A live call without its agent: re-dispatch while the budget lasts, else fail it."""
         log = {"session_id": rec.session_id, "room": rec.room_name, "reason": reason}
@@ -233,42 +178,48 @@ class SessionService:
                 await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
                 logger.warning("agent missing from a live call: re-dispatched", extra=log)
                 return "redispatched"
-            except DependencyUnavailable as exc:
+            except StoreUnavailable as exc:
                 logger.error("agent re-dispatch failed", extra=log | {"why": str(exc)})
         changed = await self.finish(rec, SessionStatus.FAILED, reason, delete_room=True)
         logger.error("agent missing and not re-dispatched: session failed", extra=log)
         return "failed" if changed else "unchanged"
 
+    @translated
     async def retry_room_delete(self, rec: SessionRecord) -> bool:
         try:
             await self._rooms.delete_room(rec.room_name)
-        except DependencyUnavailable:
+        except StoreUnavailable:
             return False
         self._store.clear_room_delete(rec.session_id)
         return True
 
-    # -- health -------------------------------------------------------------------------------
+    # -- sweeps and health -------------------------------------------------------------------
+
+    @translated
+    def backlog(self, backlog: Backlog, before: datetime | None, limit: int) -> list[SessionRecord]:
+        """Up to `limit` sessions the reaper should look at, optionally only those due `before`."""
+        return list(self._store.backlog(backlog, before=before, limit=limit))
+
+    async def live_room_names(self) -> set[str] | None:
+        """The rooms LiveKit has now, or None when it cannot be reached."""
+        try:
+            return set(await self._rooms.list_room_names())
+        except StoreUnavailable:
+            return None
 
     async def health(self) -> Health:
-        try:
-            rooms: list[str] | None = await self._rooms.list_room_names()
-        except DependencyUnavailable:
-            rooms = None
+        rooms = await self.live_room_names()
         try:
             live: int | None = self._store.count_live()
-        except DependencyUnavailable:
+        except StoreUnavailable:
             live = None
         return Health(
             livekit_connected=rooms is not None,
-            livekit_url=self._creds.url,
+            livekit_url=self._tokens.url,
             active_rooms=None if rooms is None else len(rooms),
             active_sessions=live,
             store_ok=live is not None,
         )
-
-
-def caller_identity(user_id: str) -> str:
-    return f"caller-{user_id}"
 
 
 def _looks_like_id(session_id: str) -> bool:

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from functions.domain.events import RoomEvent
+from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
-from functions.sessions.errors import DependencyUnavailable
-from functions.sessions.models import SessionRecord, SessionStatus
+from functions.sessions.ports import Rooms, SessionStorage, WebhookVerifier
 from functions.sessions.service import Clock, SessionService
-from functions.store.dynamo import SessionStore
-from functions.store.livekit import LiveKitRooms
+from functions.sessions.translate import translated
+from functions.store.errors import StoreUnavailable
 from voice.rooms import session_id_from_room
-
-AGENT_KIND = 4  # livekit.protocol.models.ParticipantInfo.Kind.AGENT
-
-
-@dataclass(frozen=True)
-class RoomEvent:
-    """The parts of a LiveKit webhook event the state machine reads."""
-
-    event: str
-    room_name: str
-    participant_identity: str = ""
-    participant_is_agent: bool = False
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -33,47 +21,49 @@ class WebhookOutcome:
     action: str
 
 
+@dataclass(frozen=True)
 class WebhookService:
-    def __init__(
-        self,
-        sessions: SessionService,
-        store: SessionStore,
-        rooms: LiveKitRooms,
-        clock: Clock,
-    ) -> None:
-        self._sessions = sessions
-        self._store = store
-        self._rooms = rooms
-        self._clock = clock
+    """Applies verified LiveKit events to the sessions they name."""
 
-    async def handle(self, ev: RoomEvent) -> WebhookOutcome:
+    sessions: SessionService
+    store: SessionStorage
+    rooms: Rooms
+    verifier: WebhookVerifier
+    clock: Clock
+
+    @translated
+    async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
+        """Verifies a signed webhook against the raw body, then applies its event."""
+        return await self._apply(self.verifier.verify(body, auth_header))
+
+    async def _apply(self, ev: RoomEvent) -> WebhookOutcome:
         session_id = session_id_from_room(ev.room_name)
-        rec = self._store.get(session_id, self._clock()) if session_id else None
+        rec = self.store.get(session_id, self.clock()) if session_id else None
         if rec is None or rec.room_name != ev.room_name:
             return WebhookOutcome(None, "ignored: not a session room")
-        at = ev.created_at or self._clock()
+        at = ev.created_at or self.clock()
         log = {"session_id": rec.session_id, "room": rec.room_name, "event": ev.event}
 
         if ev.event == "room_started" or (
             ev.event == "participant_joined" and not ev.participant_is_agent
         ):
             expires = at + timedelta(seconds=rec.max_session_duration)
-            changed = self._store.mark_active(rec.session_id, at, expires)
+            changed = self.store.mark_active(rec.session_id, at, expires)
             logger.info("caller joined" if changed else "no change", extra=log)
             return WebhookOutcome(rec.session_id, "activated" if changed else "unchanged")
 
         if ev.event == "participant_joined" and ev.participant_is_agent:
-            changed = self._store.mark_agent_joined(rec.session_id, at)
+            changed = self.store.mark_agent_joined(rec.session_id, at)
             return WebhookOutcome(rec.session_id, "agent_joined" if changed else "unchanged")
 
         if ev.event == "room_finished":
-            changed = await self._sessions.finish(
+            changed = await self.sessions.finish(
                 rec, SessionStatus.ENDED, "room_finished", delete_room=False
             )
             return WebhookOutcome(rec.session_id, "ended" if changed else "unchanged")
 
         if ev.event == "participant_left" and not ev.participant_is_agent:
-            changed = await self._sessions.finish(
+            changed = await self.sessions.finish(
                 rec, SessionStatus.ENDED, "caller_left", delete_room=True
             )
             return WebhookOutcome(rec.session_id, "ended" if changed else "unchanged")
@@ -87,25 +77,12 @@ class WebhookService:
         if not rec.status.is_live or at >= rec.expires_at:
             return WebhookOutcome(rec.session_id, "unchanged")
         try:
-            participants = await self._rooms.list_participants(rec.room_name)
-        except DependencyUnavailable:
+            participants = await self.rooms.list_participants(rec.room_name)
+        except StoreUnavailable:
             participants = None
         callers = [p for p in participants or [] if not p[1]]
         if participants is not None and not callers:
             # The caller is gone too: the room closes and room_finished ends the session.
             return WebhookOutcome(rec.session_id, "unchanged")
-        action = await self._sessions.recover_agent(rec, at, "agent_lost")
+        action = await self.sessions.recover_agent(rec, at, "agent_lost")
         return WebhookOutcome(rec.session_id, action)
-
-
-def room_event_from_livekit(event: object) -> RoomEvent:
-    """Reads a `livekit.protocol.webhook.WebhookEvent` into a RoomEvent."""
-    participant = getattr(event, "participant", None)
-    created = getattr(event, "created_at", 0)
-    return RoomEvent(
-        event=getattr(event, "event", ""),
-        room_name=getattr(getattr(event, "room", None), "name", ""),
-        participant_identity=getattr(participant, "identity", "") if participant else "",
-        participant_is_agent=bool(participant) and getattr(participant, "kind", 0) == AGENT_KIND,
-        created_at=datetime.fromtimestamp(created, UTC) if created else None,
-    )

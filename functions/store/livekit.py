@@ -1,15 +1,14 @@
-"""LiveKit access: join tokens that dispatch the agent, and the room / dispatch service calls."""
+"""LiveKit access: join tokens that dispatch the agent, webhook verification, room calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
-from functions.sessions.errors import DependencyUnavailable, WebhookRejected
-
-if TYPE_CHECKING:
-    from livekit.protocol.webhook import WebhookEvent
+from functions.domain.events import RoomEvent
+from functions.domain.models import JoinTokenRequest
+from functions.store.errors import Rejected, StoreUnavailable
 
 
 @dataclass(frozen=True)
@@ -22,63 +21,81 @@ class LiveKitCredentials:
         return f"LiveKitCredentials(url={self.url!r}, api_key={self.api_key!r}, api_secret='***')"
 
 
-@dataclass(frozen=True)
-class TokenRequest:
-    room_name: str
-    identity: str
-    display_name: str
-    ttl: timedelta
-    empty_timeout: int
-    max_participants: int
-    agent_name: str
-    dispatch_metadata: str
+class LiveKitTokens:
+    """Join tokens signed with the API key; minting one needs no call to LiveKit."""
+
+    def __init__(self, creds: LiveKitCredentials) -> None:
+        self._creds = creds
+
+    @property
+    def url(self) -> str:
+        return self._creds.url
+
+    def mint(self, req: JoinTokenRequest) -> str:
+        """A join token for one room only, which also creates the room and dispatches the agent."""
+        from livekit import api  # deferred: keeps the Lambda cold path light
+
+        creds = self._creds
+        grants = api.VideoGrants(
+            room_join=True,
+            room=req.room_name,
+            can_publish=True,
+            can_subscribe=True,
+            can_publish_data=True,
+        )
+        room_config = api.RoomConfiguration(
+            name=req.room_name,
+            empty_timeout=req.empty_timeout,
+            max_participants=req.max_participants,
+            agents=[
+                api.RoomAgentDispatch(agent_name=req.agent_name, metadata=req.dispatch_metadata)
+            ],
+        )
+        return (
+            api.AccessToken(creds.api_key, creds.api_secret)
+            .with_identity(req.identity)
+            .with_name(req.display_name)
+            .with_ttl(req.ttl)
+            .with_grants(grants)
+            .with_room_config(room_config)
+            .to_jwt()
+        )
 
 
-def mint_join_token(creds: LiveKitCredentials, req: TokenRequest) -> str:
-    """A join token for one room only, which also creates the room and dispatches the agent."""
-    from livekit import api  # deferred: keeps the Lambda cold path light
+class LiveKitWebhooks:
+    """Verifies LiveKit's signed webhooks against the API key and reads them as RoomEvents."""
 
-    grants = api.VideoGrants(
-        room_join=True,
-        room=req.room_name,
-        can_publish=True,
-        can_subscribe=True,
-        can_publish_data=True,
-    )
-    room_config = api.RoomConfiguration(
-        name=req.room_name,
-        empty_timeout=req.empty_timeout,
-        max_participants=req.max_participants,
-        agents=[api.RoomAgentDispatch(agent_name=req.agent_name, metadata=req.dispatch_metadata)],
-    )
-    return (
-        api.AccessToken(creds.api_key, creds.api_secret)
-        .with_identity(req.identity)
-        .with_name(req.display_name)
-        .with_ttl(req.ttl)
-        .with_grants(grants)
-        .with_room_config(room_config)
-        .to_jwt()
-    )
+    def __init__(self, creds: LiveKitCredentials) -> None:
+        self._creds = creds
 
+    def verify(self, body: bytes, auth_header: str | None) -> RoomEvent:
+        """Checks the signed token and the SHA-256 of the raw body, then reads the event."""
+        from livekit import api
 
-def verify_webhook(creds: LiveKitCredentials, body: bytes, auth_header: str | None) -> WebhookEvent:
-    """Checks the signed token and the SHA-256 of the raw body, then parses the event."""
-    from livekit import api
-
-    if not auth_header:
-        raise WebhookRejected("missing Authorization header: LiveKit signs every webhook")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WebhookRejected("webhook body is not UTF-8") from exc
-    receiver = api.WebhookReceiver(api.TokenVerifier(creds.api_key, creds.api_secret))
-    try:
-        return receiver.receive(text, auth_header)
-    except Exception as exc:  # the receiver raises bare Exceptions and jwt errors
-        raise WebhookRejected(
-            "webhook signature, body hash or token age did not verify against the LiveKit API key"
-        ) from exc
+        creds = self._creds
+        if not auth_header:
+            raise Rejected("missing Authorization header: LiveKit signs every webhook")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Rejected("webhook body is not UTF-8") from exc
+        receiver = api.WebhookReceiver(api.TokenVerifier(creds.api_key, creds.api_secret))
+        try:
+            event = receiver.receive(text, auth_header)
+        except Exception as exc:  # the receiver raises bare Exceptions and jwt errors
+            raise Rejected(
+                "webhook signature, body hash or token age did not verify "
+                "against the LiveKit API key"
+            ) from exc
+        participant = event.participant if event.HasField("participant") else None
+        return RoomEvent(
+            event=event.event,
+            room_name=event.room.name if event.HasField("room") else "",
+            participant_is_agent=(
+                participant is not None and participant.kind == api.ParticipantInfo.Kind.AGENT
+            ),
+            created_at=datetime.fromtimestamp(event.created_at, UTC) if event.created_at else None,
+        )
 
 
 class LiveKitRooms:
@@ -87,10 +104,6 @@ class LiveKitRooms:
     def __init__(self, creds: LiveKitCredentials, timeout_seconds: float = 3.0) -> None:
         self._creds = creds
         self._timeout = timeout_seconds
-
-    @property
-    def url(self) -> str:
-        return self._creds.url
 
     def _client(self) -> Any:
         import aiohttp
@@ -111,7 +124,7 @@ class LiveKitRooms:
             async with self._client() as lk:
                 resp = await lk.room.list_rooms(api.ListRoomsRequest())
         except Exception as exc:
-            raise DependencyUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+            raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
         return [room.name for room in resp.rooms]
 
     async def delete_room(self, room_name: str) -> None:
@@ -124,9 +137,9 @@ class LiveKitRooms:
         except api.TwirpError as exc:
             if exc.code == api.TwirpErrorCode.NOT_FOUND:
                 return
-            raise DependencyUnavailable(f"LiveKit refused the room deletion: {exc.code}") from exc
+            raise StoreUnavailable(f"LiveKit refused the room deletion: {exc.code}") from exc
         except Exception as exc:
-            raise DependencyUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+            raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
 
     async def list_participants(self, room_name: str) -> list[tuple[str, bool]]:
         """(identity, is_agent) of everyone in the room; an unknown room has nobody."""
@@ -138,11 +151,9 @@ class LiveKitRooms:
         except api.TwirpError as exc:
             if exc.code == api.TwirpErrorCode.NOT_FOUND:
                 return []
-            raise DependencyUnavailable(
-                f"LiveKit refused the participant list: {exc.code}"
-            ) from exc
+            raise StoreUnavailable(f"LiveKit refused the participant list: {exc.code}") from exc
         except Exception as exc:
-            raise DependencyUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+            raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
         agent_kind = api.ParticipantInfo.Kind.AGENT
         return [(p.identity, p.kind == agent_kind) for p in resp.participants]
 
@@ -157,7 +168,7 @@ class LiveKitRooms:
                     )
                 )
         except Exception as exc:
-            raise DependencyUnavailable(f"LiveKit agent dispatch failed: {exc}") from exc
+            raise StoreUnavailable(f"LiveKit agent dispatch failed: {exc}") from exc
 
 
 def _http_url(url: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -15,6 +17,9 @@ from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
 from tests.support.livekit import LiveKitServer
 from tests.support.webhooks import event_body, post_event
+
+if TYPE_CHECKING:
+    from functions.sessions.reaper import Reaper
 
 BASE = "/voice/realtime"
 
@@ -191,11 +196,6 @@ def test_delete_removes_the_livekit_room(
 def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
     control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from functions.sessions.reaper import Reaper
-    from functions.wiring import get_container
-
     s = create(control_plane)
 
     async def dispatches() -> list[str]:
@@ -215,14 +215,61 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
     # Within the grace period after the re-dispatch nothing more happens.
     assert reap()["ReaperAgentsRedispatched"] == 0
 
-    container = get_container()
-    later = Reaper(
-        container.sessions,
-        container.store,
-        container.rooms,
-        clock=lambda: datetime.now(UTC) + timedelta(minutes=1),
-    )
-    counts = asyncio.run(later.run())
+    counts = asyncio.run(reaper_at(timedelta(minutes=1)).run())
     assert counts.failed_no_agent == 1
     st = status(control_plane, s["session_id"])
     assert (st["status"], st["end_reason"]) == ("failed", "agent_lost")
+
+
+def reaper_at(later: timedelta, **limits: float) -> Reaper:
+    """A Reaper over the live container whose clock runs `later` than now."""
+    from functions.sessions.reaper import Reaper
+    from functions.wiring import get_container
+
+    return Reaper(get_container().sessions, clock=lambda: datetime.now(UTC) + later, **limits)
+
+
+def test_reaper_handles_at_most_one_batch_of_sessions_per_rule_and_run(
+    control_plane: ControlPlane,
+) -> None:
+    sids = [create(control_plane)["session_id"] for _ in range(3)]
+    first = asyncio.run(reaper_at(timedelta(days=1), batch=2).run())
+    assert first.expired == 2
+    assert first.out_of_time is False
+    second = asyncio.run(reaper_at(timedelta(days=1), batch=2).run())
+    assert second.expired == 1
+    assert {status(control_plane, sid)["status"] for sid in sids} == {"expired"}
+
+
+def test_reaper_with_no_time_left_changes_nothing_and_says_it_ran_out(
+    control_plane: ControlPlane,
+) -> None:
+    sid = create(control_plane)["session_id"]
+    counts = asyncio.run(reaper_at(timedelta(days=1), budget_seconds=0).run())
+    assert counts.out_of_time is True
+    assert counts.metrics()["ReaperExpired"] == 0
+    assert status(control_plane, sid)["status"] == "pending"
+
+
+def test_reaper_without_livekit_still_ends_overdue_sessions_but_not_by_room(
+    control_plane: ControlPlane,
+) -> None:
+    # The control plane's LiveKit URL points nowhere: the room list cannot be read.
+    overdue = create(control_plane)
+    post_event(
+        event_body(
+            "participant_joined", overdue["room_name"], "caller-alice", at=time.time() - 7200
+        )
+    )
+    roomless = create(control_plane)
+    post_event(
+        event_body(
+            "participant_joined", roomless["room_name"], "caller-alice", at=time.time() - 600
+        )
+    )
+    counts = reap()
+    assert counts["livekit_reachable"] is False
+    assert counts["ReaperEndedOverDuration"] == 1
+    assert counts["ReaperEndedRoomGone"] == 0
+    assert status(control_plane, overdue["session_id"])["status"] == "ended"
+    assert status(control_plane, roomless["session_id"])["status"] == "active"

@@ -1,8 +1,8 @@
-"""Stored records of the control plane: sessions and API keys."""
+"""Records of the control plane: sessions, API keys, and the join token a new session needs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -24,12 +24,21 @@ class SessionStatus(StrEnum):
 
 
 LIVE_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE)
-TERMINAL_STATUSES = (SessionStatus.ENDED, SessionStatus.EXPIRED, SessionStatus.FAILED)
 
 
-class SessionRecord(BaseModel):
+class Backlog(StrEnum):
+    """The sets the reaper sweeps: live sessions by status, and ended ones whose room remains."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    ROOM_DELETE = "room_delete"
+
+
+class _Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+
+class SessionRecord(_Record):
     session_id: str
     user_id: str
     room_name: str
@@ -55,11 +64,33 @@ class SessionRecord(BaseModel):
     room_delete_pending: bool = False
 
 
-class ApiKeyRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class SessionEnd(_Record):
+    """How a live session ends: its terminal status, when, why, and whether its room remains."""
+
+    status: SessionStatus
+    at: datetime
+    reason: str
+    room_delete_pending: bool = False
+
+
+class ApiKeyRecord(_Record):
+    """An API key as stored: its hash, never the key."""
 
     key_id: str
     key_hash: str
     user_id: str
     created_at: datetime
     revoked: bool = False
+
+
+class JoinTokenRequest(_Record):
+    """What a caller's join token grants: one room, and the agent dispatched into it."""
+
+    room_name: str
+    identity: str
+    display_name: str
+    ttl: timedelta
+    empty_timeout: int
+    max_participants: int
+    agent_name: str
+    dispatch_metadata: str

@@ -1,0 +1,44 @@
+"""Domain errors; the API maps each to one HTTP status and a JSON `{error, message}` body."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init_subclass__(cls, status_code: int = 400, code: str = "bad_request") -> None:
+        cls.status_code = status_code
+        cls.code = code
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(DomainError, status_code=401, code="unauthorized"):
+    """No API key, or one that is unknown or revoked."""
+
+
+class NotFound(DomainError, status_code=404, code="not_found"):
+    """No such session for this caller."""
+
+
+class InvalidRequest(DomainError, status_code=422, code="validation_error"):
+    """A field the caller can fix."""
+
+
+class SessionLimitReached(DomainError, status_code=429, code="session_limit_reached"):
+    """The caller already has as many live sessions as allowed."""
+
+
+class DependencyUnavailable(DomainError, status_code=503, code="dependency_unavailable"):
+    """The table or LiveKit cannot be reached; retrying later helps."""
+
+
+class ConfigUnavailable(DomainError, status_code=503, code="config_invalid"):
+    """The voice config is invalid or turns real-time voice off."""
+
+
+class WebhookRejected(DomainError, status_code=401, code="invalid_webhook"):
+    """A webhook whose signature or body did not verify."""

@@ -1,0 +1,105 @@
+"""The steps of creating a session: check the request, then build its dispatch, record and token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.domain.errors import ConfigUnavailable, InvalidRequest
+from functions.domain.models import JoinTokenRequest, SessionRecord, SessionStatus
+from voice.config import LoadedConfig
+from voice.config.schema import AgentType, RealtimeSettings, VoiceSettings
+from voice.metadata import DispatchMetadata
+from voice.rooms import room_name_for
+
+
+@dataclass(frozen=True)
+class NewSession:
+    agent_type: AgentType | None = None
+    initial_greeting: bool | None = None
+    voice_profile: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def caller_identity(user_id: str) -> str:
+    return f"caller-{user_id}"
+
+
+def require_enabled(voice: VoiceSettings) -> RealtimeSettings:
+    if not voice.realtime.enabled:
+        raise ConfigUnavailable(
+            "real-time voice is disabled in the config (voice.realtime.enabled = false)"
+        )
+    return voice.realtime
+
+
+def checked_metadata(req: NewSession, voice: VoiceSettings) -> dict[str, Any]:
+    """The request's metadata, once the profile is known and the metadata fits the cap."""
+    if req.voice_profile is not None and req.voice_profile not in voice.voice_profiles:
+        raise InvalidRequest(
+            f"voice_profile: '{req.voice_profile}' is not a configured profile; "
+            f"use one of {sorted(voice.voice_profiles)}"
+        )
+    metadata = req.metadata or {}
+    size = len(json.dumps(metadata, separators=(",", ":")).encode("utf-8"))
+    cap = voice.realtime.limits.max_metadata_bytes
+    if size > cap:
+        raise InvalidRequest(
+            f"metadata: {size} bytes of JSON is over the {cap}-byte cap; send less"
+        )
+    return metadata
+
+
+def dispatch_for(
+    session_id: str, req: NewSession, realtime: RealtimeSettings, metadata: dict[str, Any]
+) -> DispatchMetadata:
+    """What the agent is told: the request's choices, else the config's defaults."""
+    return DispatchMetadata(
+        session_id=session_id,
+        agent_type=req.agent_type or realtime.agent.type,
+        initial_greeting=(
+            realtime.agent.initial_greeting
+            if req.initial_greeting is None
+            else req.initial_greeting
+        ),
+        voice_profile=req.voice_profile,
+        metadata=metadata,
+    )
+
+
+def pending_record(
+    user_id: str, dispatch: DispatchMetadata, loaded: LoadedConfig, now: datetime
+) -> SessionRecord:
+    limits = loaded.config.voice.realtime.limits
+    return SessionRecord(
+        session_id=dispatch.session_id,
+        user_id=user_id,
+        room_name=room_name_for(user_id, dispatch.session_id),
+        agent_type=dispatch.agent_type,
+        initial_greeting=dispatch.initial_greeting,
+        voice_profile=dispatch.voice_profile,
+        metadata=dispatch.metadata,
+        status=SessionStatus.PENDING,
+        created_at=now,
+        expires_at=now + timedelta(seconds=limits.max_session_duration),
+        token_expires_at=now + timedelta(hours=limits.token_ttl_hours),
+        config_version=loaded.version,
+        max_session_duration=limits.max_session_duration,
+    )
+
+
+def join_token_request(
+    rec: SessionRecord, dispatch: DispatchMetadata, realtime: RealtimeSettings
+) -> JoinTokenRequest:
+    return JoinTokenRequest(
+        room_name=rec.room_name,
+        identity=caller_identity(rec.user_id),
+        display_name=rec.user_id,
+        ttl=timedelta(hours=realtime.limits.token_ttl_hours),
+        empty_timeout=realtime.livekit.room_empty_timeout,
+        max_participants=realtime.livekit.max_participants,
+        agent_name=realtime.worker.agent_name,
+        dispatch_metadata=dispatch.to_json(),
+    )

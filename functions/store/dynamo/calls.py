@@ -1,0 +1,74 @@
+"""Guarded DynamoDB calls: the one place botocore's errors become storage errors; paging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.store.errors import Conflict, StoreUnavailable
+
+
+@contextmanager
+def dynamo_errors() -> Iterator[None]:
+    """A failed condition becomes `Conflict`; any other failure `StoreUnavailable`."""
+    try:
+        yield
+    except ClientError as exc:
+        failed = _failed_conditions(exc)
+        if failed is not None:
+            raise Conflict(failed) from exc
+        raise _unavailable(exc) from exc
+    except BotoCoreError as exc:
+        raise _unavailable(exc) from exc
+
+
+def applied(write: Callable[[], object]) -> bool:
+    """Runs one conditional write: True if it applied, False if its condition failed."""
+    try:
+        with dynamo_errors():
+            write()
+    except Conflict:
+        return False
+    return True
+
+
+def transact(client: Any, items: list[dict[str, Any]]) -> list[bool]:
+    """Runs one transaction: [] when it applied, else which items' conditions failed."""
+    try:
+        with dynamo_errors():
+            client.transact_write_items(TransactItems=items)
+    except Conflict as exc:
+        return exc.failed
+    return []
+
+
+def query_pages(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a query, following `LastEvaluatedKey`."""
+    while True:
+        with dynamo_errors():
+            resp = client.query(**kwargs)
+        yield resp
+        if "LastEvaluatedKey" not in resp:
+            return
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _failed_conditions(exc: ClientError) -> list[bool] | None:
+    code = exc.response["Error"]["Code"]
+    if code == "ConditionalCheckFailedException":
+        return [True]
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons", [])
+        failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
+        if any(failed):
+            return failed
+    return None
+
+
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the session store is unavailable, try again shortly ({type(exc).__name__})"
+    )

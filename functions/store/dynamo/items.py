@@ -1,0 +1,152 @@
+"""Item encoding for the one table: keys, index attributes, records to items and back, cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from functions.domain.models import ApiKeyRecord, Backlog, SessionRecord, SessionStatus
+from functions.store.errors import BadCursor
+
+BY_USER_INDEX = "by-user"
+BY_STATE_INDEX = "by-state"
+CLEANUP_STATE = "CLEANUP"
+API_KEYS_PK = "APIKEYS"
+# Old items stay readable for this long after they can no longer change, then TTL collects them.
+RETENTION = timedelta(days=30)
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def ttl_after(at: datetime) -> int:
+    return int((at + RETENTION).timestamp())
+
+
+def session_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+
+
+def counter_key(user_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "LIMIT"}}
+
+
+def api_key_key(key_hash: str) -> dict[str, Any]:
+    return {"pk": {"S": f"APIKEY#{key_hash}"}, "sk": {"S": "APIKEY"}}
+
+
+def state_pk(status: SessionStatus) -> str:
+    return f"STATE#{status.value}"
+
+
+def backlog_pk(backlog: Backlog) -> str:
+    """The by-state partition holding a backlog: live statuses by name, rooms still to delete."""
+    if backlog is Backlog.ROOM_DELETE:
+        return CLEANUP_STATE
+    return state_pk(SessionStatus(backlog.value))
+
+
+def serialize(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in values.items()}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def session_item(rec: SessionRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "pk": f"SESSION#{rec.session_id}",
+        "sk": "SESSION",
+        "type": "session",
+        "session_id": rec.session_id,
+        "user_id": rec.user_id,
+        "room_name": rec.room_name,
+        "agent_type": rec.agent_type,
+        "initial_greeting": rec.initial_greeting,
+        "metadata_json": json.dumps(rec.metadata, separators=(",", ":")),
+        "status": rec.status.value,
+        "created_at": iso(rec.created_at),
+        "expires_at": iso(rec.expires_at),
+        "token_expires_at": iso(rec.token_expires_at),
+        "config_version": rec.config_version,
+        "max_session_duration": rec.max_session_duration,
+        "redispatch_count": rec.redispatch_count,
+        "gsi1pk": f"USER#{rec.user_id}",
+        "gsi1sk": f"{iso(rec.created_at)}#{rec.session_id}",
+        "gsi2pk": state_pk(rec.status),
+        "gsi2sk": iso(rec.token_expires_at),
+        "ttl": ttl_after(rec.token_expires_at),
+    }
+    if rec.voice_profile is not None:
+        values["voice_profile"] = rec.voice_profile
+    return serialize(values)
+
+
+def session_record(item: dict[str, Any]) -> SessionRecord:
+    data = deserialize(item)
+    data["metadata"] = json.loads(data.pop("metadata_json", "{}"))
+    if isinstance(data.get("duration_seconds"), Decimal):
+        data["duration_seconds"] = float(data["duration_seconds"])
+    for key in ("max_session_duration", "redispatch_count"):
+        if isinstance(data.get(key), Decimal):
+            data[key] = int(data[key])
+    return SessionRecord.model_validate(data)
+
+
+def api_key_item(rec: ApiKeyRecord) -> dict[str, Any]:
+    return serialize(
+        {
+            "pk": f"APIKEY#{rec.key_hash}",
+            "sk": "APIKEY",
+            "type": "api_key",
+            "key_id": rec.key_id,
+            "key_hash": rec.key_hash,
+            "user_id": rec.user_id,
+            "created_at": iso(rec.created_at),
+            "revoked": rec.revoked,
+            "gsi1pk": API_KEYS_PK,
+            "gsi1sk": f"{rec.key_id}",
+        }
+    )
+
+
+def api_key_record(item: dict[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord.model_validate(deserialize(item))
+
+
+def expired_by_ttl(item: dict[str, Any], now: datetime) -> bool:
+    # DynamoDB deletes TTL-expired items lazily (up to days later), so reads filter them.
+    ttl = item.get("ttl", {}).get("N")
+    return ttl is not None and int(ttl) < int(now.timestamp())
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, user_id: str) -> dict[str, Any]:
+    """The user's own page key back from a cursor; `BadCursor` for anything else."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        valid = (
+            isinstance(key, dict)
+            and key.get("gsi1pk", {}).get("S") == f"USER#{user_id}"
+            and set(key) == {"pk", "sk", "gsi1pk", "gsi1sk"}
+            and all(isinstance(v, dict) and isinstance(v.get("S"), str) for v in key.values())
+        )
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        valid = False
+    if not valid:
+        raise BadCursor("not a cursor this store issued for this user")
+    return key

@@ -1,0 +1,248 @@
+"""Sessions and per-user live-session counters; every state change is a conditional write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from functions.domain.models import LIVE_STATUSES, Backlog, SessionEnd, SessionRecord, SessionStatus
+from functions.store.dynamo.calls import applied, dynamo_errors, query_pages, transact
+from functions.store.dynamo.items import (
+    BY_STATE_INDEX,
+    BY_USER_INDEX,
+    CLEANUP_STATE,
+    backlog_pk,
+    counter_key,
+    decode_cursor,
+    encode_cursor,
+    expired_by_ttl,
+    iso,
+    serialize,
+    session_item,
+    session_key,
+    session_record,
+    state_pk,
+    ttl_after,
+)
+from functions.store.errors import Conflict, LimitExceeded
+
+# Values for the condition `#s IN (:pending, :active)`: the session is still live.
+_LIVE = {":pending": SessionStatus.PENDING.value, ":active": SessionStatus.ACTIVE.value}
+
+
+class SessionStore:
+    """Sessions and per-user live-session counters in the one table from template.yaml."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # -- create -------------------------------------------------------------------------------
+
+    def create(self, rec: SessionRecord, max_live: int) -> None:
+        """Writes a new session and takes one of the user's slots, atomically.
+
+        Raises `LimitExceeded` when the user already has `max_live` live sessions.
+        """
+        take_slot = {
+            "TableName": self._table,
+            "Key": counter_key(rec.user_id),
+            "UpdateExpression": "SET live = if_not_exists(live, :zero) + :one, updated_at = :now",
+            "ConditionExpression": "attribute_not_exists(live) OR live < :max",
+            "ExpressionAttributeValues": serialize(
+                {":zero": 0, ":one": 1, ":max": max_live, ":now": iso(rec.created_at)}
+            ),
+        }
+        put_session = {
+            "TableName": self._table,
+            "Item": session_item(rec),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        failed = transact(self._client, [{"Update": take_slot}, {"Put": put_session}])
+        if failed and failed[0]:
+            raise LimitExceeded(max_live)
+        if failed:
+            raise Conflict(failed)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, session_id: str, now: datetime) -> SessionRecord | None:
+        with dynamo_errors():
+            resp = self._client.get_item(
+                TableName=self._table, Key=session_key(session_id), ConsistentRead=True
+            )
+        item = resp.get("Item")
+        if not item or expired_by_ttl(item, now):
+            return None
+        return session_record(item)
+
+    def list_for_user(
+        self, user_id: str, limit: int, cursor: str | None, now: datetime
+    ) -> tuple[list[SessionRecord], str | None]:
+        """One page of the user's sessions, newest first; `BadCursor` for a foreign cursor."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BY_USER_INDEX,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, user_id)
+        with dynamo_errors():
+            resp = self._client.query(**kwargs)
+        records = [
+            session_record(item) for item in resp.get("Items", []) if not expired_by_ttl(item, now)
+        ]
+        last = resp.get("LastEvaluatedKey")
+        return records, (encode_cursor(last) if last else None)
+
+    def backlog(
+        self, backlog: Backlog, before: datetime | None = None, limit: int = 100
+    ) -> Iterator[SessionRecord]:
+        """Up to `limit` sessions of a backlog, optionally only those due `before` a time."""
+        condition = "gsi2pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": backlog_pk(backlog)}}
+        if before is not None:
+            condition += " AND gsi2sk < :before"
+            values[":before"] = {"S": iso(before)}
+        with dynamo_errors():
+            resp = self._client.query(
+                TableName=self._table,
+                IndexName=BY_STATE_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                Limit=limit,
+            )
+        for item in resp.get("Items", []):
+            yield session_record(item)
+
+    def count_live(self) -> int:
+        return sum(
+            page.get("Count", 0)
+            for status in LIVE_STATUSES
+            for page in query_pages(
+                self._client,
+                TableName=self._table,
+                IndexName=BY_STATE_INDEX,
+                KeyConditionExpression="gsi2pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": state_pk(status)}},
+                Select="COUNT",
+            )
+        )
+
+    # -- transitions --------------------------------------------------------------------------
+
+    def mark_active(self, session_id: str, joined_at: datetime, expires_at: datetime) -> bool:
+        """pending -> active. False when the session was not pending (replay or race)."""
+        return self._conditional_update(
+            session_id,
+            "SET #s = :active, joined_at = :joined, expires_at = :exp, gsi2pk = :gpk, "
+            "gsi2sk = :exp, #ttl = :ttl",
+            "#s = :pending",
+            _LIVE
+            | {
+                ":joined": iso(joined_at),
+                ":exp": iso(expires_at),
+                ":gpk": state_pk(SessionStatus.ACTIVE),
+                ":ttl": ttl_after(expires_at),
+            },
+        )
+
+    def mark_agent_joined(self, session_id: str, at: datetime) -> bool:
+        """Records the agent's first arrival (or return) while the session is live."""
+        return self._conditional_update(
+            session_id,
+            "SET agent_joined_at = if_not_exists(agent_joined_at, :at) REMOVE agent_left_at",
+            "#s IN (:pending, :active)",
+            _LIVE | {":at": iso(at)},
+        )
+
+    def record_agent_left(self, session_id: str, at: datetime, max_redispatch: int) -> bool:
+        """Counts one re-dispatch for a live session, unless the budget is spent."""
+        return self._conditional_update(
+            session_id,
+            "SET agent_left_at = :at, redispatch_count = redispatch_count + :one",
+            "#s IN (:pending, :active) AND redispatch_count < :max",
+            _LIVE | {":at": iso(at), ":one": 1, ":max": max_redispatch},
+        )
+
+    def finish(self, rec: SessionRecord, end: SessionEnd) -> bool:
+        """Live -> terminal and frees the user's slot in one transaction; False if already done."""
+        end_session = self._end_update(rec, end)
+        free_slot = {
+            "TableName": self._table,
+            "Key": counter_key(rec.user_id),
+            "UpdateExpression": "SET live = live - :one",
+            "ConditionExpression": "live > :zero",
+            "ExpressionAttributeValues": serialize({":one": 1, ":zero": 0}),
+        }
+        failed = transact(self._client, [{"Update": end_session}, {"Update": free_slot}])
+        if not failed:
+            return True
+        if failed[0]:
+            return False
+        # The counter is already at zero: end the session anyway, never below zero.
+        return applied(lambda: self._client.update_item(**end_session))
+
+    def _end_update(self, rec: SessionRecord, end: SessionEnd) -> dict[str, Any]:
+        duration = max(0.0, (end.at - rec.joined_at).total_seconds()) if rec.joined_at else 0.0
+        values: dict[str, Any] = _LIVE | {
+            ":new": end.status.value,
+            ":at": iso(end.at),
+            ":reason": end.reason,
+            ":duration": Decimal(str(round(duration, 3))),
+            ":ttl": ttl_after(end.at),
+        }
+        update = (
+            "SET #s = :new, ended_at = :at, end_reason = :reason, duration_seconds = :duration, "
+            "#ttl = :ttl"
+        )
+        if end.room_delete_pending:
+            update += ", room_delete_pending = :true, gsi2pk = :cleanup, gsi2sk = :at"
+            values |= {":true": True, ":cleanup": CLEANUP_STATE}
+        else:
+            update += " REMOVE gsi2pk, gsi2sk"
+        return {
+            "TableName": self._table,
+            "Key": session_key(rec.session_id),
+            "UpdateExpression": update,
+            "ConditionExpression": "#s IN (:pending, :active)",
+            "ExpressionAttributeNames": {"#s": "status", "#ttl": "ttl"},
+            "ExpressionAttributeValues": serialize(values),
+        }
+
+    def clear_room_delete(self, session_id: str) -> bool:
+        return self._conditional_update(
+            session_id,
+            "SET room_delete_pending = :false REMOVE gsi2pk, gsi2sk",
+            "room_delete_pending = :true",
+            {":false": False, ":true": True},
+        )
+
+    def mark_room_delete_pending(self, session_id: str, at: datetime) -> bool:
+        return self._conditional_update(
+            session_id,
+            "SET room_delete_pending = :true, gsi2pk = :cleanup, gsi2sk = :at",
+            "NOT #s IN (:pending, :active)",
+            _LIVE | {":true": True, ":cleanup": CLEANUP_STATE, ":at": iso(at)},
+        )
+
+    def _conditional_update(
+        self, session_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """One guarded update of an existing session; False when its condition does not hold."""
+        names = {k: v for k, v in (("#s", "status"), ("#ttl", "ttl")) if k in update + condition}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": session_key(session_id),
+            "UpdateExpression": update,
+            "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
+            "ExpressionAttributeValues": serialize(values),
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        return applied(lambda: self._client.update_item(**kwargs))
