@@ -13,7 +13,10 @@ from tests.support.fake_openai import FakeOpenAIServer
 
 
 @contextmanager
-def stack_with_fake_models(run_dir: Path, fake: FakeOpenAIServer) -> Iterator[LocalStack]:
+def stack_with_fake_models(
+    run_dir: Path, fake: FakeOpenAIServer, **overrides: object
+) -> Iterator[LocalStack]:
+    """`overrides` replace StackOptions fields (e.g. `redis_address` for SIP)."""
     if find_livekit_server() is None:
         pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     options = StackOptions.on_free_ports(
@@ -21,6 +24,7 @@ def stack_with_fake_models(run_dir: Path, fake: FakeOpenAIServer) -> Iterator[Lo
         worker_env={"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-fake"},
         # The webhooks must do the work on their own here: no reaper to paper over a lost event.
         reaper_interval=0,
+        **overrides,  # type: ignore[arg-type]
     )
     with LocalStack(options) as running:
         yield running
