@@ -141,21 +141,26 @@ class Phone:
                 stop_process(self.proc)
 
 
-def speech_seconds(wav_path: Path, threshold: float = SPEECH_RMS, partial: bool = False) -> float:
-    """Seconds of 20 ms windows whose int16 RMS is above `threshold` in a 16-bit mono WAV.
+def recording(wav_path: Path, partial: bool = False) -> tuple[np.ndarray, int]:
+    """(int16 samples, sample rate) of a phone's 16-bit mono recording.
 
     `partial` reads a recording still being written: its header does not have its sizes yet,
     so the samples are whatever follows pjmedia's 44-byte header.
     """
     if partial:
-        raw = wav_path.read_bytes()
-        rate = int.from_bytes(raw[24:28], "little") if len(raw) >= WAV_HEADER else 0
+        raw = wav_path.read_bytes() if wav_path.exists() else b""
+        if len(raw) < WAV_HEADER:
+            return np.zeros(0, dtype=np.int16), 0
         data = raw[WAV_HEADER:]
-        samples = np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16)
-    else:
-        with wave.open(str(wav_path)) as w:
-            rate = w.getframerate()
-            samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        rate = int.from_bytes(raw[24:28], "little")
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16), rate
+    with wave.open(str(wav_path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
+
+
+def speech_seconds(wav_path: Path, threshold: float = SPEECH_RMS, partial: bool = False) -> float:
+    """Seconds of 20 ms windows whose RMS is above `threshold` in a phone's recording."""
+    samples, rate = recording(wav_path, partial)
     window = int(rate * WINDOW_SECONDS)
     count = samples.size // window if window else 0
     if count == 0:
@@ -163,6 +168,11 @@ def speech_seconds(wav_path: Path, threshold: float = SPEECH_RMS, partial: bool 
     frames = samples[: count * window].astype(np.float64).reshape(count, window)
     rms = np.sqrt(np.mean(frames**2, axis=1))
     return float(np.count_nonzero(rms > threshold)) * WINDOW_SECONDS
+
+
+def recorded_seconds(wav_path: Path, partial: bool = False) -> float:
+    samples, rate = recording(wav_path, partial)
+    return samples.size / rate if rate else 0.0
 
 
 # ---------------------------------------------------------------- phone process

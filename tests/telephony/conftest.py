@@ -33,6 +33,13 @@ class PhoneStack:
     def inbound_uri(self) -> str:
         return f"sip:{INBOUND_NUMBER}@{self.sip.opts.sip_address}"
 
+    def agent_dispatch(self) -> api.RoomAgentDispatch:
+        """Our agent with a greeting, as the inbound dispatch rule sends it."""
+        return api.RoomAgentDispatch(
+            agent_name=get_config().config.realtime.worker.agent_name,
+            metadata=dispatch_metadata(),
+        )
+
     def livekit_api(self) -> api.LiveKitAPI:
         url = self.stack.livekit_url.replace("ws://", "http://")
         return api.LiveKitAPI(url, LIVEKIT_KEY, LIVEKIT_SECRET)
@@ -65,17 +72,21 @@ def phone_stack(
             yield PhoneStack(stack=stack, sip=sip, inbound=inbound, run_dir=run_dir)
 
 
-async def _sync_inbound(stack: LocalStack) -> SyncedInbound:
-    config = get_config().config
-    metadata = DispatchMetadata(
+def dispatch_metadata() -> str:
+    # Sessions for phone calls come with the control plane's telephony work; until then each
+    # call's agent gets a session id of its own making and the config's agent.
+    return DispatchMetadata(
         session_id=str(uuid.uuid4()),
-        agent_type=config.realtime.agent.type,
+        agent_type=get_config().config.realtime.agent.type,
         initial_greeting=True,
-    )
+    ).to_json()
+
+
+async def _sync_inbound(stack: LocalStack) -> SyncedInbound:
     route = InboundRoute(
         number=INBOUND_NUMBER,
-        agent_name=config.realtime.worker.agent_name,
-        dispatch_metadata=metadata.to_json(),
+        agent_name=get_config().config.realtime.worker.agent_name,
+        dispatch_metadata=dispatch_metadata(),
     )
     url = stack.livekit_url.replace("ws://", "http://")
     async with api.LiveKitAPI(url, LIVEKIT_KEY, LIVEKIT_SECRET) as lk:

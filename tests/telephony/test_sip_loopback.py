@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from livekit import api
 
 from infra.local.stack import free_port
-from tests.support.phone import Phone, speech_seconds
+from infra.local.telephony import OutboundTrunk, sync_outbound
+from tests.support.phone import Phone, recorded_seconds, speech_seconds
 from tests.telephony.conftest import PhoneStack
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.livekit]
@@ -46,10 +48,9 @@ async def wait_until_heard(recording: Path, seconds: float, timeout: float) -> f
     deadline = time.monotonic() + timeout
     heard = 0.0
     while time.monotonic() < deadline:
-        if recording.exists():
-            heard = speech_seconds(recording, partial=True)
-            if heard >= seconds:
-                return heard
+        heard = speech_seconds(recording, partial=True)
+        if heard >= seconds:
+            return heard
         await asyncio.sleep(0.25)
     raise AssertionError(f"the phone heard {heard:.2f} s of speech after {timeout:.0f} s")
 
@@ -67,20 +68,114 @@ def call_in(phone_stack: PhoneStack, tmp_path: Path, name: str, codec: str | Non
     )
 
 
+async def hear_the_agent(phone: Phone, recording: Path) -> dict[str, object]:
+    """Waits for media and the agent's speech, hangs up; returns the phone's `media` event."""
+    media = phone.wait_for("media", WAIT)
+    heard = await wait_until_heard(recording, HEARD_SECONDS, WAIT)
+    print(f"\ncodec {media['codec']}, heard {heard:.2f} s of speech")
+    phone.send("hangup")
+    phone.wait_for("disconnected", WAIT)
+    # An answering phone would wait for the next call: quitting writes its recording out.
+    phone.send("quit")
+    phone.wait_for("recorded", WAIT)
+    return media
+
+
 async def test_a_phone_calling_the_inbound_number_hears_the_agent_greet_it(
     phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
 ) -> None:
     phone = call_in(phone_stack, tmp_path, "caller")
     try:
         phone.wait_for("confirmed", WAIT)
-        media = phone.wait_for("media", WAIT)
-        room = await wait_for_call_room(lk, "call-", WAIT)
-        heard = await wait_until_heard(tmp_path / "caller.wav", HEARD_SECONDS, WAIT)
-        print(f"\nroom {room}, codec {media['codec']}, heard {heard:.2f} s of speech")
-        phone.send("hangup")
-        phone.wait_for("disconnected", WAIT)
-        phone.wait_for("recorded", WAIT)
+        # The dispatch rule made a room of the call's own and dispatched the agent into it.
+        await wait_for_call_room(lk, "call-", WAIT)
+        await hear_the_agent(phone, tmp_path / "caller.wav")
     finally:
         phone.stop()
     # The finished recording, read as a proper WAV, holds the greeting.
     assert speech_seconds(tmp_path / "caller.wav") >= HEARD_SECONDS
+
+
+async def test_a_phone_that_offers_only_pcmu_hears_the_agent(
+    phone_stack: PhoneStack, tmp_path: Path
+) -> None:
+    """Real trunks speak G.711; the SIP service's default pick with pjsua2 would be G.722."""
+    phone = call_in(phone_stack, tmp_path, "pcmu", codec="PCMU/8000")
+    try:
+        media = await hear_the_agent(phone, tmp_path / "pcmu.wav")
+    finally:
+        phone.stop()
+    assert media["codec"] == "PCMU"
+    assert speech_seconds(tmp_path / "pcmu.wav") >= HEARD_SECONDS
+
+
+async def dial(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path, name: str, with_agent: bool
+) -> Phone:
+    """Starts an answering phone and has LiveKit call it into a new room (with our agent or not)."""
+    port = free_port()
+    phone = Phone.start(
+        tmp_path,
+        name,
+        sip_port=port,
+        rtp_port=free_port(),
+        mode="answer",
+        record=tmp_path / f"{name}.wav",
+    )
+    try:
+        trunk = OutboundTrunk(
+            name=name, address=f"127.0.0.1:{port}", number="+15550199", transport="udp"
+        )
+        trunk_id = await sync_outbound(lk, trunk)
+        room = f"call-out-{uuid.uuid4().hex[:8]}"
+        agents = [phone_stack.agent_dispatch()] if with_agent else []
+        await lk.room.create_room(api.CreateRoomRequest(name=room, agents=agents))
+        participant = await lk.sip.create_sip_participant(
+            api.CreateSIPParticipantRequest(
+                sip_trunk_id=trunk_id,
+                sip_call_to=name,
+                room_name=room,
+                participant_identity=name,
+                wait_until_answered=True,
+            )
+        )
+        assert participant.room_name == room
+        phone.wait_for("incoming", WAIT)
+    except BaseException:
+        phone.stop()
+        raise
+    return phone
+
+
+async def test_an_outbound_call_rings_a_phone_that_answers_and_hears_the_agent(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    phone = await dial(phone_stack, lk, tmp_path, "callee", with_agent=True)
+    try:
+        await hear_the_agent(phone, tmp_path / "callee.wav")
+    finally:
+        phone.stop()
+    assert speech_seconds(tmp_path / "callee.wav") >= HEARD_SECONDS
+
+
+async def test_a_call_into_a_room_without_an_agent_records_no_speech(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    """The control for the tests above: the call path itself adds nothing that counts as speech."""
+    phone = await dial(phone_stack, lk, tmp_path, "lonely", with_agent=False)
+    recording = tmp_path / "lonely.wav"
+    try:
+        phone.wait_for("media", WAIT)
+        deadline = time.monotonic() + WAIT
+        # As much call audio as the other tests need to hear a greeting in, and then some.
+        while recorded_seconds(recording, partial=True) < 4 * HEARD_SECONDS:
+            assert time.monotonic() < deadline, "the phone recorded no call audio"
+            await asyncio.sleep(0.25)
+        phone.send("hangup")
+        phone.wait_for("disconnected", WAIT)
+        phone.send("quit")
+        phone.wait_for("recorded", WAIT)
+    finally:
+        phone.stop()
+    assert recorded_seconds(recording) >= 4 * HEARD_SECONDS
+    assert speech_seconds(recording) == 0.0
