@@ -41,7 +41,7 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint livekit-server playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
+test: lint livekit-server livekit-sip sip-deps playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
 	$(BIN)/pytest -q
 
 .PHONY: e2e-deps
