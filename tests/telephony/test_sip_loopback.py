@@ -87,8 +87,9 @@ async def test_a_phone_calling_the_inbound_number_hears_the_agent_greet_it(
     phone = call_in(phone_stack, tmp_path, "caller")
     try:
         phone.wait_for("confirmed", WAIT)
-        # The dispatch rule made a room of the call's own and dispatched the agent into it.
-        await wait_for_call_room(lk, "call-", WAIT)
+        # The dispatch rule made a room of the call's own (`<prefix>_<caller>_<random>`) and
+        # dispatched the agent into it.
+        await wait_for_call_room(lk, "call-_caller_", WAIT)
         await hear_the_agent(phone, tmp_path / "caller.wav")
     finally:
         phone.stop()
@@ -109,49 +110,51 @@ async def test_a_phone_that_offers_only_pcmu_hears_the_agent(
     assert speech_seconds(tmp_path / "pcmu.wav") >= HEARD_SECONDS
 
 
-async def dial(
-    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path, name: str, with_agent: bool
-) -> Phone:
-    """Starts an answering phone and has LiveKit call it into a new room (with our agent or not)."""
+def phone_to_dial(tmp_path: Path, name: str, mode: str = "answer") -> tuple[Phone, int]:
+    """A phone waiting for calls (answering or rejecting them), and its SIP port."""
     port = free_port()
     phone = Phone.start(
         tmp_path,
         name,
         sip_port=port,
         rtp_port=free_port(),
-        mode="answer",
+        mode=mode,
         record=tmp_path / f"{name}.wav",
     )
-    try:
-        trunk = OutboundTrunk(
-            name=name, address=f"127.0.0.1:{port}", number="+15550199", transport="udp"
+    return phone, port
+
+
+async def place_call(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, name: str, port: int, with_agent: bool
+) -> api.SIPParticipantInfo:
+    """LiveKit calls the phone at `port` into a new room (with our agent or not), until answered."""
+    trunk = OutboundTrunk(
+        name=name, address=f"127.0.0.1:{port}", number="+15550199", transport="udp"
+    )
+    trunk_id = await sync_outbound(lk, trunk)
+    room = f"call-out-{uuid.uuid4().hex[:8]}"
+    agents = [phone_stack.agent_dispatch()] if with_agent else []
+    await lk.room.create_room(api.CreateRoomRequest(name=room, agents=agents))
+    participant = await lk.sip.create_sip_participant(
+        api.CreateSIPParticipantRequest(
+            sip_trunk_id=trunk_id,
+            sip_call_to=name,
+            room_name=room,
+            participant_identity=name,
+            wait_until_answered=True,
         )
-        trunk_id = await sync_outbound(lk, trunk)
-        room = f"call-out-{uuid.uuid4().hex[:8]}"
-        agents = [phone_stack.agent_dispatch()] if with_agent else []
-        await lk.room.create_room(api.CreateRoomRequest(name=room, agents=agents))
-        participant = await lk.sip.create_sip_participant(
-            api.CreateSIPParticipantRequest(
-                sip_trunk_id=trunk_id,
-                sip_call_to=name,
-                room_name=room,
-                participant_identity=name,
-                wait_until_answered=True,
-            )
-        )
-        assert participant.room_name == room
-        phone.wait_for("incoming", WAIT)
-    except BaseException:
-        phone.stop()
-        raise
-    return phone
+    )
+    assert participant.room_name == room
+    return participant
 
 
 async def test_an_outbound_call_rings_a_phone_that_answers_and_hears_the_agent(
     phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
 ) -> None:
-    phone = await dial(phone_stack, lk, tmp_path, "callee", with_agent=True)
+    phone, port = phone_to_dial(tmp_path, "callee")
     try:
+        await place_call(phone_stack, lk, "callee", port, with_agent=True)
+        phone.wait_for("incoming", WAIT)
         await hear_the_agent(phone, tmp_path / "callee.wav")
     finally:
         phone.stop()
@@ -162,9 +165,10 @@ async def test_a_call_into_a_room_without_an_agent_records_no_speech(
     phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
 ) -> None:
     """The control for the tests above: the call path itself adds nothing that counts as speech."""
-    phone = await dial(phone_stack, lk, tmp_path, "lonely", with_agent=False)
+    phone, port = phone_to_dial(tmp_path, "lonely")
     recording = tmp_path / "lonely.wav"
     try:
+        await place_call(phone_stack, lk, "lonely", port, with_agent=False)
         phone.wait_for("media", WAIT)
         deadline = time.monotonic() + WAIT
         # As much call audio as the other tests need to hear a greeting in, and then some.
@@ -179,3 +183,16 @@ async def test_a_call_into_a_room_without_an_agent_records_no_speech(
         phone.stop()
     assert recorded_seconds(recording) >= 4 * HEARD_SECONDS
     assert speech_seconds(recording) == 0.0
+
+
+async def test_an_outbound_call_to_a_phone_that_rejects_it_fails_with_the_phones_sip_status(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    phone, port = phone_to_dial(tmp_path, "busy", mode="reject")
+    try:
+        with pytest.raises(api.SipCallError) as rejected:
+            await place_call(phone_stack, lk, "busy", port, with_agent=True)
+        phone.wait_for("incoming", WAIT)
+    finally:
+        phone.stop()
+    assert rejected.value.sip_status_code == 486
