@@ -6,7 +6,8 @@ updates it in place (and removes duplicates a crashed run may have left) instead
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from livekit import api
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +20,9 @@ TRANSPORTS = {
     "tcp": api.SIPTransport.SIP_TRANSPORT_TCP,
     "tls": api.SIPTransport.SIP_TRANSPORT_TLS,
 }
+
+
+_Info = TypeVar("_Info", api.SIPInboundTrunkInfo, api.SIPOutboundTrunkInfo, api.SIPDispatchRuleInfo)
 
 
 class InboundRoute(BaseModel):
@@ -55,21 +59,15 @@ async def sync_inbound(lk: api.LiveKitAPI, route: InboundRoute) -> SyncedInbound
     """Creates or replaces the inbound trunk for `route.number` and its dispatch rule."""
     name = INBOUND_PREFIX + route.number
     trunk = api.SIPInboundTrunkInfo(name=name, numbers=[route.number])
-    existing = [
-        t
-        for t in (await lk.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())).items
-        if t.name == name
-    ]
-    if existing:
-        trunk_id = existing[0].sip_trunk_id
-        trunk.sip_trunk_id = trunk_id
-        await lk.sip.update_inbound_trunk(trunk_id, trunk)
-    else:
-        created = await lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=trunk))
-        trunk_id = created.sip_trunk_id
-    for extra in existing[1:]:
-        await lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=extra.sip_trunk_id))
-
+    trunks = (await lk.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())).items
+    trunk_id = await _upsert(
+        trunk,
+        "sip_trunk_id",
+        [t.sip_trunk_id for t in trunks if t.name == name],
+        update=lk.sip.update_inbound_trunk,
+        create=lambda t: lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=t)),
+        delete=lambda id_: lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=id_)),
+    )
     rule = api.SIPDispatchRuleInfo(
         name=name,
         trunk_ids=[trunk_id],
@@ -83,24 +81,19 @@ async def sync_inbound(lk: api.LiveKitAPI, route: InboundRoute) -> SyncedInbound
             ]
         ),
     )
-    rules = [
-        r
-        for r in (await lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items
-        if r.name == name
-    ]
-    if rules:
-        rule_id = rules[0].sip_dispatch_rule_id
-        rule.sip_dispatch_rule_id = rule_id
-        await lk.sip.update_dispatch_rule(rule_id, rule)
-    else:
-        created_rule = await lk.sip.create_dispatch_rule(
-            api.CreateSIPDispatchRuleRequest(dispatch_rule=rule)
-        )
-        rule_id = created_rule.sip_dispatch_rule_id
-    for extra in rules[1:]:
-        await lk.sip.delete_dispatch_rule(
-            api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=extra.sip_dispatch_rule_id)
-        )
+    rules = (await lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items
+    rule_id = await _upsert(
+        rule,
+        "sip_dispatch_rule_id",
+        [r.sip_dispatch_rule_id for r in rules if r.name == name],
+        update=lk.sip.update_dispatch_rule,
+        create=lambda r: lk.sip.create_dispatch_rule(
+            api.CreateSIPDispatchRuleRequest(dispatch_rule=r)
+        ),
+        delete=lambda id_: lk.sip.delete_dispatch_rule(
+            api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=id_)
+        ),
+    )
     return SyncedInbound(number=route.number, trunk_id=trunk_id, rule_id=rule_id)
 
 
@@ -115,18 +108,34 @@ async def sync_outbound(lk: api.LiveKitAPI, spec: OutboundTrunk) -> str:
         auth_username=spec.username,
         auth_password=spec.password,
     )
-    existing = [
-        t
-        for t in (await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items
-        if t.name == name
-    ]
-    if existing:
-        trunk_id = existing[0].sip_trunk_id
-        trunk.sip_trunk_id = trunk_id
-        await lk.sip.update_outbound_trunk(trunk_id, trunk)
-    else:
-        created = await lk.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=trunk))
-        trunk_id = created.sip_trunk_id
-    for extra in existing[1:]:
-        await lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=extra.sip_trunk_id))
-    return trunk_id
+    trunks = (await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items
+    return await _upsert(
+        trunk,
+        "sip_trunk_id",
+        [t.sip_trunk_id for t in trunks if t.name == name],
+        update=lk.sip.update_outbound_trunk,
+        create=lambda t: lk.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=t)),
+        delete=lambda id_: lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=id_)),
+    )
+
+
+async def _upsert(
+    info: _Info,
+    id_field: str,
+    ids: list[str],
+    update: Callable[[str, _Info], Awaitable[Any]],
+    create: Callable[[_Info], Awaitable[Any]],
+    delete: Callable[[str], Awaitable[Any]],
+) -> str:
+    """Replaces the first of `ids` with `info` (or creates it) and deletes the rest.
+
+    LiveKit refuses a second inbound trunk for a number, but not a second outbound trunk or
+    rule of the same name, which a crashed or racing run can leave behind.
+    """
+    if not ids:
+        return str(getattr(await create(info), id_field))
+    setattr(info, id_field, ids[0])
+    await update(ids[0], info)
+    for extra in ids[1:]:
+        await delete(extra)
+    return ids[0]
