@@ -158,16 +158,24 @@ def recording(wav_path: Path, partial: bool = False) -> tuple[np.ndarray, int]:
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
 
 
-def speech_seconds(wav_path: Path, threshold: float = SPEECH_RMS, partial: bool = False) -> float:
-    """Seconds of 20 ms windows whose RMS is above `threshold` in a phone's recording."""
+def window_rms(wav_path: Path, partial: bool = False) -> np.ndarray:
+    """RMS of each 20 ms window of a phone's recording, in order."""
     samples, rate = recording(wav_path, partial)
     window = int(rate * WINDOW_SECONDS)
     count = samples.size // window if window else 0
-    if count == 0:
-        return 0.0
     frames = samples[: count * window].astype(np.float64).reshape(count, window)
-    rms = np.sqrt(np.mean(frames**2, axis=1))
-    return float(np.count_nonzero(rms > threshold)) * WINDOW_SECONDS
+    return np.sqrt(np.mean(frames**2, axis=1)) if count else np.zeros(0)
+
+
+def speech_seconds(wav_path: Path, threshold: float = SPEECH_RMS, partial: bool = False) -> float:
+    """Seconds of 20 ms windows whose RMS is above `threshold` in a phone's recording."""
+    return float(np.count_nonzero(window_rms(wav_path, partial) > threshold)) * WINDOW_SECONDS
+
+
+def first_speech_at(wav_path: Path, threshold: float = SPEECH_RMS) -> float | None:
+    """Where in the recording (seconds from the call's media start) speech first comes."""
+    loud = np.flatnonzero(window_rms(wav_path) > threshold)
+    return float(loud[0]) * WINDOW_SECONDS if loud.size else None
 
 
 def recorded_seconds(wav_path: Path, partial: bool = False) -> float:

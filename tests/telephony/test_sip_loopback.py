@@ -13,7 +13,7 @@ from livekit import api
 from infra.local.stack import free_port
 from infra.local.telephony import OutboundTrunk, sync_outbound
 from tests.support.phone import Phone, recorded_seconds, speech_seconds
-from tests.telephony.conftest import PhoneStack
+from tests.support.phone_stack import PhoneStack
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.livekit]
 

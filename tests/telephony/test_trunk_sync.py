@@ -13,7 +13,7 @@ from infra.local.telephony import (
     sync_inbound,
     sync_outbound,
 )
-from tests.telephony.conftest import PhoneStack
+from tests.support.phone_stack import PhoneStack
 
 pytestmark = [pytest.mark.sip, pytest.mark.livekit]
 
