@@ -14,7 +14,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from infra.local.stack import free_port  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIServer  # noqa: E402
-from tests.support.phone import Phone, first_speech_at, speech_seconds  # noqa: E402
+from tests.support.phone import first_speech_at, wait_until_heard  # noqa: E402
 from tests.support.phone_stack import PhoneStack, phone_stack_with_fake_models  # noqa: E402
 
 WAIT = 60.0
@@ -31,23 +30,10 @@ WAIT = 60.0
 def one_call(phones: PhoneStack, run_dir: Path, n: int, codec: str | None) -> float:
     name = f"bench{n}"
     recording = run_dir / f"{name}.wav"
-    phone = Phone.start(
-        run_dir,
-        name,
-        sip_port=free_port(),
-        rtp_port=free_port(),
-        mode="call",
-        call=phones.inbound_uri,
-        record=recording,
-        codec=codec,
-    )
+    phone = phones.call_in(run_dir, name, codec)
     try:
         phone.wait_for("media", WAIT)
-        deadline = time.monotonic() + WAIT
-        while speech_seconds(recording, partial=True) < 1.0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"call {n}: no agent speech within {WAIT:.0f} s")
-            time.sleep(0.1)
+        wait_until_heard(recording, 1.0, WAIT)
         phone.send("hangup")
         phone.wait_for("recorded", WAIT)
     finally:

@@ -178,6 +178,18 @@ def first_speech_at(wav_path: Path, threshold: float = SPEECH_RMS) -> float | No
     return float(loud[0]) * WINDOW_SECONDS if loud.size else None
 
 
+def wait_until_heard(recording: Path, seconds: float, timeout: float) -> float:
+    """Reads a recording as it grows until it holds `seconds` of speech; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    heard = 0.0
+    while time.monotonic() < deadline:
+        heard = speech_seconds(recording, partial=True)
+        if heard >= seconds:
+            return heard
+        time.sleep(0.1)
+    raise AssertionError(f"the phone heard {heard:.2f} s of speech after {timeout:.0f} s")
+
+
 def recorded_seconds(wav_path: Path, partial: bool = False) -> float:
     samples, rate = recording(wav_path, partial)
     return samples.size / rate if rate else 0.0

@@ -13,9 +13,10 @@ import pytest
 from livekit import api
 
 from infra.local.sip import SipOptions, SipServices, find_livekit_sip, find_redis_server
-from infra.local.stack import LIVEKIT_KEY, LIVEKIT_SECRET, LocalStack
+from infra.local.stack import LIVEKIT_KEY, LIVEKIT_SECRET, LocalStack, free_port
 from infra.local.telephony import InboundRoute, SyncedInbound, sync_inbound
 from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.phone import Phone
 from tests.support.stack import stack_with_fake_models
 from voice.config import get_config
 from voice.metadata import DispatchMetadata
@@ -53,6 +54,19 @@ class PhoneStack:
 
     def livekit_api(self) -> api.LiveKitAPI:
         return livekit_api(self.stack.livekit_url)
+
+    def call_in(self, run_dir: Path, name: str, codec: str | None = None) -> Phone:
+        """A phone named `name` calling the inbound number, recording to `run_dir/<name>.wav`."""
+        return Phone.start(
+            run_dir,
+            name,
+            sip_port=free_port(),
+            rtp_port=free_port(),
+            mode="call",
+            call=self.inbound_uri,
+            record=run_dir / f"{name}.wav",
+            codec=codec,
+        )
 
 
 def livekit_api(livekit_url: str) -> api.LiveKitAPI:

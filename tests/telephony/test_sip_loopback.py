@@ -12,7 +12,7 @@ from livekit import api
 
 from infra.local.stack import free_port
 from infra.local.telephony import OutboundTrunk, sync_outbound
-from tests.support.phone import Phone, recorded_seconds, speech_seconds
+from tests.support.phone import Phone, recorded_seconds, speech_seconds, wait_until_heard
 from tests.support.phone_stack import PhoneStack
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.livekit]
@@ -43,35 +43,10 @@ async def wait_for_call_room(lk: api.LiveKitAPI, prefix: str, timeout: float) ->
     raise AssertionError(f"no call room with a phone and an agent after {timeout:.0f} s: {seen}")
 
 
-async def wait_until_heard(recording: Path, seconds: float, timeout: float) -> float:
-    """Reads the phone's recording as it grows until it holds `seconds` of speech."""
-    deadline = time.monotonic() + timeout
-    heard = 0.0
-    while time.monotonic() < deadline:
-        heard = speech_seconds(recording, partial=True)
-        if heard >= seconds:
-            return heard
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"the phone heard {heard:.2f} s of speech after {timeout:.0f} s")
-
-
-def call_in(phone_stack: PhoneStack, tmp_path: Path, name: str, codec: str | None = None) -> Phone:
-    return Phone.start(
-        tmp_path,
-        name,
-        sip_port=free_port(),
-        rtp_port=free_port(),
-        mode="call",
-        call=phone_stack.inbound_uri,
-        record=tmp_path / f"{name}.wav",
-        codec=codec,
-    )
-
-
-async def hear_the_agent(phone: Phone, recording: Path) -> dict[str, object]:
+def hear_the_agent(phone: Phone, recording: Path) -> dict[str, object]:
     """Waits for media and the agent's speech, hangs up; returns the phone's `media` event."""
     media = phone.wait_for("media", WAIT)
-    heard = await wait_until_heard(recording, HEARD_SECONDS, WAIT)
+    heard = wait_until_heard(recording, HEARD_SECONDS, WAIT)
     print(f"\ncodec {media['codec']}, heard {heard:.2f} s of speech")
     phone.send("hangup")
     phone.wait_for("disconnected", WAIT)
@@ -84,13 +59,13 @@ async def hear_the_agent(phone: Phone, recording: Path) -> dict[str, object]:
 async def test_a_phone_calling_the_inbound_number_hears_the_agent_greet_it(
     phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
 ) -> None:
-    phone = call_in(phone_stack, tmp_path, "caller")
+    phone = phone_stack.call_in(tmp_path, "caller")
     try:
         phone.wait_for("confirmed", WAIT)
         # The dispatch rule made a room of the call's own (`<prefix>_<caller>_<random>`) and
         # dispatched the agent into it.
         await wait_for_call_room(lk, "call-_caller_", WAIT)
-        await hear_the_agent(phone, tmp_path / "caller.wav")
+        hear_the_agent(phone, tmp_path / "caller.wav")
     finally:
         phone.stop()
     # The finished recording, read as a proper WAV, holds the greeting.
@@ -101,9 +76,9 @@ async def test_a_phone_that_offers_only_pcmu_hears_the_agent(
     phone_stack: PhoneStack, tmp_path: Path
 ) -> None:
     """Real trunks speak G.711; the SIP service's default pick with pjsua2 would be G.722."""
-    phone = call_in(phone_stack, tmp_path, "pcmu", codec="PCMU/8000")
+    phone = phone_stack.call_in(tmp_path, "pcmu", codec="PCMU/8000")
     try:
-        media = await hear_the_agent(phone, tmp_path / "pcmu.wav")
+        media = hear_the_agent(phone, tmp_path / "pcmu.wav")
     finally:
         phone.stop()
     assert media["codec"] == "PCMU"
@@ -155,7 +130,7 @@ async def test_an_outbound_call_rings_a_phone_that_answers_and_hears_the_agent(
     try:
         await place_call(phone_stack, lk, "callee", port, with_agent=True)
         phone.wait_for("incoming", WAIT)
-        await hear_the_agent(phone, tmp_path / "callee.wav")
+        hear_the_agent(phone, tmp_path / "callee.wav")
     finally:
         phone.stop()
     assert speech_seconds(tmp_path / "callee.wav") >= HEARD_SECONDS
