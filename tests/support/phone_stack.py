@@ -25,8 +25,10 @@ INBOUND_NUMBER = "+15550100"
 
 
 def dispatch_metadata() -> str:
-    # Sessions for phone calls come with the control plane's telephony work; until then each
-    # call's agent gets a session id of its own making and the config's agent.
+    # Sessions for phone calls come with the control plane's telephony work. A dispatch rule's
+    # metadata is fixed, so every call through the inbound rule carries this same session id
+    # until then; the per-call session has to come from the call itself (its room or SIP
+    # participant), not from the rule.
     return DispatchMetadata(
         session_id=str(uuid.uuid4()),
         agent_type=get_config().config.realtime.agent.type,
