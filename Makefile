@@ -41,7 +41,7 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint livekit-server playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
+test: lint livekit-server livekit-sip sip-deps playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
 	$(BIN)/pytest -q
 
 .PHONY: e2e-deps
@@ -101,3 +101,29 @@ worker-image: install ## build the worker image, push it to the stack's ECR repo
 
 config-push: install ## validate, then upload config/voice_config.yaml to the stack's bucket or SSM parameter
 	$(BIN)/python -m infra.deploy.config_push config/voice_config.yaml
+
+# ---------------------------------------------------------------- telephony (LiveKit SIP service)
+LIVEKIT_SIP_VERSION := v1.8.0
+LIVEKIT_SIP := $(CURDIR)/.bin/livekit-sip
+export LIVEKIT_SIP_BIN := $(LIVEKIT_SIP)
+.PHONY: livekit-sip sip-deps sip-build-deps
+# Other installs may hold dpkg's lock for a while: wait for it rather than fail.
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+
+sip-build-deps: ## cgo's libraries for the SIP service: opus, opusfile, soxr (apt, only when missing)
+	pkg-config --exists opus opusfile soxr 2>/dev/null || ($(APT) update -qq && \
+		$(APT) install -y -qq libopus-dev libopusfile-dev libsoxr-dev pkg-config)
+
+# `go install …@version` fails here (the module proxy refuses version lists): download the pinned
+# module and build its command inside the module cache instead. Nothing of it lands in the repo.
+$(LIVEKIT_SIP):
+	$(MAKE) sip-build-deps
+	mkdir -p $(@D)
+	go mod download github.com/livekit/sip@$(LIVEKIT_SIP_VERSION)
+	cd "$$(go env GOMODCACHE)/github.com/livekit/sip@$(LIVEKIT_SIP_VERSION)" && \
+		CGO_ENABLED=1 go build -trimpath -o $@ ./cmd/livekit-sip
+
+livekit-sip: $(LIVEKIT_SIP) ## LiveKit's SIP service, the pinned release built with Go into .bin/
+
+sip-deps: ## Debian's redis-server, which SIP needs next to LiveKit (apt, only when missing)
+	command -v redis-server >/dev/null || ($(APT) update -qq && $(APT) install -y -qq redis-server)

@@ -22,9 +22,18 @@ def find_livekit_server() -> str | None:
 
 
 def livekit_yaml(
-    port: int, tcp_port: int, udp_port: int, webhook_url: str | None = None, log_level: str = "info"
+    port: int,
+    tcp_port: int,
+    udp_port: int,
+    webhook_url: str | None = None,
+    log_level: str = "info",
+    redis_address: str | None = None,
 ) -> str:
-    """A livekit-server config on loopback with the dev keys, optionally sending webhooks."""
+    """A livekit-server config on loopback with the dev keys, optionally sending webhooks.
+
+    SIP needs `redis_address` (host:port): without Redis the server answers SIP requests with
+    "sip not connected (redis required)".
+    """
     lines = [
         f"port: {port}",
         "bind_addresses: ['127.0.0.1']",
@@ -40,4 +49,6 @@ def livekit_yaml(
     ]
     if webhook_url:
         lines += ["webhook:", f"  api_key: {DEV_LIVEKIT_KEY}", "  urls:", f"    - {webhook_url}"]
+    if redis_address:
+        lines += ["redis:", f"  address: {redis_address}"]
     return "\n".join(lines) + "\n"

@@ -32,6 +32,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(
+    name: str, proc: subprocess.Popen[bytes], log: Path, probe: str, timeout: float
+) -> None:
+    """Waits until `probe` (`tcp:PORT` or an http URL answering 200) answers, or `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+        try:
+            if probe.startswith("tcp:"):
+                with socket.create_connection((HOST, int(probe[4:])), timeout=0.3):
+                    return
+            else:
+                with urllib.request.urlopen(probe, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{name} did not become ready within {timeout:.0f} s:\n{tail}")
+
+
 @dataclass
 class StackOptions:
     api_port: int = 8000
@@ -45,6 +69,7 @@ class StackOptions:
     api_keys: str | None = None  # VOICE_API_KEYS format; None = one dev key
     start_worker: bool = True
     reaper_interval: float = 30.0
+    redis_address: str | None = None  # host:port; LiveKit's SIP service needs it (infra.local.sip)
     # Extra environment for the worker (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
     worker_env: dict[str, str] = field(default_factory=dict)
 
@@ -117,25 +142,7 @@ class LocalStack:
         return proc
 
     def _wait(self, name: str, probe: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        proc = self.procs[name]
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = self.log_path(name).read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-            try:
-                if probe.startswith("tcp:"):
-                    with socket.create_connection((HOST, int(probe[4:])), timeout=0.3):
-                        return
-                else:
-                    with urllib.request.urlopen(probe, timeout=1) as resp:
-                        if resp.status == 200:
-                            return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        tail = self.log_path(name).read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"{name} did not become ready within {timeout:.0f} s:\n{tail}")
+        wait_ready(name, self.procs[name], self.log_path(name), probe, timeout)
 
     def start_moto(self) -> None:
         self._spawn(
@@ -167,6 +174,7 @@ class LocalStack:
                 self.opts.livekit_tcp_port,
                 self.opts.livekit_udp_port,
                 webhook_url=f"{self.api_url}/voice/realtime/livekit/webhook",
+                redis_address=self.opts.redis_address,
             )
         )
         return path
@@ -265,14 +273,8 @@ class LocalStack:
         workers = [name for name in self.procs if name.startswith("worker")]
         for name in [*workers, "livekit", "api", "aws"]:
             proc = self.procs.pop(name, None)
-            if proc is None:
-                continue
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10)
+            if proc is not None:
+                stop_process(proc)
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -285,3 +287,13 @@ class LocalStack:
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process and its children, SIGKILL if they are still there after 15 s."""
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -22,20 +22,25 @@ from voice.report import report_key
 API = "/voice/realtime"
 
 
-def fake_models_options(run_dir: Path, fake: FakeOpenAIServer) -> StackOptions:
+def fake_models_options(run_dir: Path, fake: FakeOpenAIServer, **overrides: object) -> StackOptions:
+    """`overrides` replace StackOptions fields (e.g. `redis_address` for SIP)."""
     return StackOptions.on_free_ports(
         run_dir,
         worker_env={"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-fake"},
         # The webhooks must do the work on their own here: no reaper to paper over a lost event.
         reaper_interval=0,
+        **overrides,  # type: ignore[arg-type]
     )
 
 
 @contextmanager
-def stack_with_fake_models(run_dir: Path, fake: FakeOpenAIServer) -> Iterator[LocalStack]:
+def stack_with_fake_models(
+    run_dir: Path, fake: FakeOpenAIServer, **overrides: object
+) -> Iterator[LocalStack]:
+    """`overrides` replace StackOptions fields (e.g. `redis_address` for SIP)."""
     if find_livekit_server() is None:
         pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
-    with LocalStack(fake_models_options(run_dir, fake)) as running:
+    with LocalStack(fake_models_options(run_dir, fake, **overrides)) as running:
         yield running
 
 

@@ -1,0 +1,91 @@
+"""Trunk and dispatch rule sync against a real LiveKit server: a second run updates, never adds."""
+
+from __future__ import annotations
+
+import pytest
+from livekit import api
+
+from infra.local.telephony import (
+    INBOUND_PREFIX,
+    OUTBOUND_PREFIX,
+    InboundRoute,
+    OutboundTrunk,
+    sync_inbound,
+    sync_outbound,
+)
+from tests.support.phone_stack import PhoneStack
+
+pytestmark = [pytest.mark.sip, pytest.mark.livekit]
+
+
+async def inbound_named(lk: api.LiveKitAPI, name: str) -> tuple[list, list]:
+    trunks = (await lk.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())).items
+    rules = (await lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items
+    return [t for t in trunks if t.name == name], [r for r in rules if r.name == name]
+
+
+async def test_syncing_an_inbound_number_twice_updates_its_trunk_and_rule_in_place(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI
+) -> None:
+    number = "+15550177"
+    first = await sync_inbound(lk, InboundRoute(number=number, agent_name="agent-a"))
+    second = await sync_inbound(
+        lk, InboundRoute(number=number, agent_name="agent-b", dispatch_metadata='{"x": 1}')
+    )
+    assert (second.trunk_id, second.rule_id) == (first.trunk_id, first.rule_id)
+    trunks, rules = await inbound_named(lk, INBOUND_PREFIX + number)
+    assert [t.sip_trunk_id for t in trunks] == [first.trunk_id]
+    assert list(trunks[0].numbers) == [number]
+    assert [r.sip_dispatch_rule_id for r in rules] == [first.rule_id]
+    assert list(rules[0].trunk_ids) == [first.trunk_id]
+    (agent,) = rules[0].room_config.agents
+    assert (agent.agent_name, agent.metadata) == ("agent-b", '{"x": 1}')
+
+
+async def test_syncing_an_outbound_trunk_twice_keeps_one_trunk_with_the_new_address(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI
+) -> None:
+    spec = OutboundTrunk(name="sync-test", address="127.0.0.1:5999", number="+15550188")
+    first = await sync_outbound(lk, spec)
+    second = await sync_outbound(lk, spec.model_copy(update={"address": "127.0.0.1:6000"}))
+    assert second == first
+    trunks = (await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items
+    named = [t for t in trunks if t.name == OUTBOUND_PREFIX + "sync-test"]
+    assert [(t.sip_trunk_id, t.address) for t in named] == [(first, "127.0.0.1:6000")]
+
+
+async def test_a_second_inbound_trunk_for_a_number_is_refused_by_livekit_so_sync_updates(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI
+) -> None:
+    """Why sync looks its trunk up first: creating another one for the number is an error."""
+    number = "+15550166"
+    synced = await sync_inbound(lk, InboundRoute(number=number, agent_name="agent-a"))
+    with pytest.raises(api.TwirpError, match="Conflicting inbound SIP Trunks"):
+        await lk.sip.create_inbound_trunk(
+            api.CreateSIPInboundTrunkRequest(
+                trunk=api.SIPInboundTrunkInfo(name="other", numbers=[number])
+            )
+        )
+    again = await sync_inbound(lk, InboundRoute(number=number, agent_name="agent-a"))
+    assert again == synced
+
+
+async def test_duplicate_outbound_trunks_left_by_earlier_runs_are_removed_by_the_next_sync(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI
+) -> None:
+    name = OUTBOUND_PREFIX + "dup-test"
+    for _ in range(2):  # as two racing or crashed runs could leave behind
+        await lk.sip.create_outbound_trunk(
+            api.CreateSIPOutboundTrunkRequest(
+                trunk=api.SIPOutboundTrunkInfo(
+                    name=name, address="127.0.0.1:5998", numbers=["+15550155"]
+                )
+            )
+        )
+    kept = await sync_outbound(
+        lk, OutboundTrunk(name="dup-test", address="127.0.0.1:5997", number="+15550155")
+    )
+    trunks = (await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items
+    assert [(t.sip_trunk_id, t.address) for t in trunks if t.name == name] == [
+        (kept, "127.0.0.1:5997")
+    ]
