@@ -36,7 +36,7 @@ class Worker:
     def logs(self) -> str:
         return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
 
-    async def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+    async def wait_for_log(self, text: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.logs():
