@@ -65,10 +65,11 @@ class WorkerContainer:
         return records
 
     def wait_for_message(self, message: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The first log record whose message starts with `message`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for record in self.messages():
-                if record.get("message") == message:
+                if str(record.get("message", "")).startswith(message):
                     return record
             if not self.running():
                 break
