@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "build"
@@ -29,7 +30,7 @@ class Engine:
     def command(self, *args: str) -> list[str]:
         return [self.name, *args]
 
-    def run(self, *args: str, check: bool = True, capture: bool = False, **kwargs) -> str:
+    def run(self, *args: str, check: bool = True, capture: bool = False, **kwargs: Any) -> str:
         done = subprocess.run(
             self.command(*args),
             env={**os.environ, **self.env},
@@ -40,9 +41,6 @@ class Engine:
         )
         return done.stdout if capture else ""
 
-    def popen(self, *args: str, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(self.command(*args), env={**os.environ, **self.env}, **kwargs)
-
     def image_id(self, ref: str) -> str | None:
         out = subprocess.run(
             self.command("image", "inspect", "--format", "{{.Id}}", ref),
@@ -50,7 +48,7 @@ class Engine:
             capture_output=True,
             text=True,
         )
-        return out.stdout.strip() or None if out.returncode == 0 else None
+        return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def podman_conf(directory: Path = BUILD_DIR / "podman") -> Path:
