@@ -12,19 +12,29 @@ LIVEKIT_VERSION := v1.13.5
 LIVEKIT_SERVER := $(or $(shell command -v livekit-server 2>/dev/null),$(CURDIR)/.bin/livekit-server)
 export LIVEKIT_SERVER_BIN := $(LIVEKIT_SERVER)
 
-.PHONY: help install test lint format api dev worker clean livekit-server playground
+.PHONY: help install lock lock-check test lint format api dev worker clean livekit-server playground
 .PHONY: template-check sam-venv deploy worker-image config-push browser-deps
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every install comes from a hashed lock (locks/, written by `make lock` from pyproject.toml):
+# dev.txt here, worker.txt in the image, lambda.txt in the Lambda package (functions/Makefile).
+$(STAMP): pyproject.toml locks/dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[api,worker,dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r locks/dev.txt
+	# The project itself by path (what an editable install does), with no build backend to fetch.
+	$(BIN)/pip uninstall -q -y voice-agents 2>/dev/null || true
+	echo $(CURDIR) > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/voice_agents.pth"
 	touch $@
 
-install: $(STAMP) ## create .venv and install every dependency set
+install: $(STAMP) ## create .venv and install the development lock (every dependency set)
+
+lock: install ## re-resolve locks/*.txt from pyproject.toml, keeping current pins (UPGRADE=1: newest)
+	$(BIN)/python -m infra.build.locks write $(if $(UPGRADE),--upgrade)
+
+lock-check: install ## fail when pyproject.toml and the locks disagree
+	$(BIN)/python -m infra.build.locks check
 
 $(CURDIR)/.bin/livekit-server:
 	mkdir -p .bin
@@ -41,8 +51,18 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint livekit-server livekit-sip sip-deps playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
+test: lint lock-check livekit-server livekit-sip sip-deps playground browser-deps e2e-deps template-check image ## lint, template checks, the worker image, then the whole test suite
 	$(BIN)/pytest -q
+
+# ---------------------------------------------------------------- the worker image
+.PHONY: image image-deps
+image-deps: ## podman, runc and mmdebstrap, unless a Docker daemon answers (apt, only when missing)
+	docker info >/dev/null 2>&1 || { command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			podman runc mmdebstrap)
+
+image: install image-deps ## build localhost/voice-worker:local (Docker, else podman) and build/voice-worker.tar
+	$(BIN)/python -m infra.build.image
 
 .PHONY: e2e-deps
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)
@@ -66,8 +86,8 @@ browser-deps: ## Debian's chromium for the browser test (headless, fake micropho
 worker: install ## the agent worker in dev mode against $$LIVEKIT_URL
 	$(BIN)/python -m worker dev
 
-clean: ## remove build output and the virtual environments
-	rm -rf .aws-sam .pytest_cache .ruff_cache
+clean: ## remove build output (the podman base tarball included) and the caches
+	rm -rf .aws-sam .pytest_cache .ruff_cache build
 
 # ---------------------------------------------------------------- AWS (template, build, deploy)
 SAM_VENV := .venv-sam
@@ -96,7 +116,7 @@ deploy: sam-venv ## sam build + sam deploy (guided the first time, then samconfi
 	$(SAM) build
 	if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided; fi
 
-worker-image: install ## build the worker image, push it to the stack's ECR repository, record its tag
+worker-image: install image-deps ## build the worker image as `make image` does, push it to the stack's ECR repository, record its tag
 	$(BIN)/python -m infra.deploy.worker_image
 
 config-push: install ## validate, then upload config/voice_config.yaml to the stack's bucket or SSM parameter

@@ -7,10 +7,10 @@ import base64
 import subprocess
 from pathlib import Path
 
+from infra.build.engine import NoEngine, find_engine
+from infra.build.image import build_image
 from infra.deploy.samconfig import SAMCONFIG, read_settings, set_parameter
 from infra.deploy.stack import session, stack_outputs
-
-DOCKERFILE = Path("infra/worker/Dockerfile")
 
 
 def image_tag(cwd: Path | None = None) -> str:
@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tag", help="image tag (default: the git commit)")
     args = parser.parse_args(argv)
 
+    # The engine first: no point asking AWS for a login that nothing here can use.
+    try:
+        engine = find_engine()
+    except NoEngine as exc:
+        raise SystemExit(f"cannot build the worker image: {exc}") from exc
     settings = read_settings(args.samconfig)
     aws = session(settings)
     repository = stack_outputs(settings, aws.client("cloudformation"))["WorkerRepositoryUri"]
@@ -38,19 +43,12 @@ def main(argv: list[str] | None = None) -> None:
     auth = aws.client("ecr").get_authorization_token()["authorizationData"][0]
     user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
     registry = repository.split("/", 1)[0]
-    subprocess.run(
-        ["docker", "login", "--username", user, "--password-stdin", registry],
-        input=password,
-        text=True,
-        check=True,
-        capture_output=True,
+    engine.run(
+        "login", "--username", user, "--password-stdin", registry, input=password, capture=True
     )
-    # Fargate tasks run X86_64 (the task definition's RuntimePlatform).
-    subprocess.run(
-        ["docker", "build", "--platform", "linux/amd64", "-f", str(DOCKERFILE), "-t", image, "."],
-        check=True,
-    )
-    subprocess.run(["docker", "push", image], check=True)
+    # The same build as `make image` (Docker, else podman), for linux/amd64 like the Fargate tasks.
+    build_image(engine, image)
+    engine.run("push", image)
     set_parameter(args.samconfig, "WorkerImageTag", tag)
     print(f"pushed {image}; WorkerImageTag={tag} recorded in {args.samconfig}: run `make deploy`")
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from livekit import api
 
 from infra.local.paths import ROOT as REPO
 from infra.local.stack import free_port
+from tests.support.dispatch import agent_in_room, dispatch_call
 from tests.support.ecs_agent import EcsAgent
 from tests.support.livekit import LiveKitServer as LiveKit
-from voice.metadata import DispatchMetadata
 
 pytestmark = pytest.mark.livekit
 
@@ -109,28 +108,7 @@ def start_worker(livekit: LiveKit, tmp_path: Path) -> Iterator[Any]:
 
 
 async def _dispatch(lk: api.LiveKitAPI, *, greeting: bool = False) -> tuple[str, str]:
-    session_id = str(uuid.uuid4())
-    room = f"voice-it-{session_id}"
-    await lk.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=120))
-    metadata = DispatchMetadata(
-        session_id=session_id, agent_type="smart_router", initial_greeting=greeting
-    )
-    await lk.agent_dispatch.create_dispatch(
-        api.CreateAgentDispatchRequest(
-            agent_name=AGENT_NAME, room=room, metadata=metadata.to_json()
-        )
-    )
-    return session_id, room
-
-
-async def _agent_in_room(lk: api.LiveKitAPI, room: str, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        resp = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-        if any(p.kind == api.ParticipantInfo.Kind.AGENT for p in resp.participants):
-            return True
-        await asyncio.sleep(0.2)
-    return False
+    return await dispatch_call(lk, greeting=greeting, agent=AGENT_NAME)
 
 
 async def _worker_info(port: int) -> dict[str, Any]:
@@ -155,7 +133,7 @@ async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
     lk = api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret)
     try:
         session_id, room = await _dispatch(lk)
-        assert await _agent_in_room(lk, room), worker.logs()[-3000:]
+        assert await agent_in_room(lk, room), worker.logs()[-3000:]
         assert (await _worker_info(worker.port)).get("active_jobs") == 1
         for _ in range(50):
             if ecs.bodies:
@@ -168,7 +146,7 @@ async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
         await asyncio.sleep(2.0)
         # A live call keeps the worker (and the agent in the room) going through the drain.
         assert worker.proc.poll() is None
-        assert await _agent_in_room(lk, room, timeout=1.0)
+        assert await agent_in_room(lk, room, timeout=1.0)
 
         await lk.room.delete_room(api.DeleteRoomRequest(room=room))
         assert await worker.wait_exit(timeout=40) == 0
@@ -196,7 +174,7 @@ async def test_dev_mode_registers_and_takes_a_dispatched_job(
     lk = api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret)
     try:
         _, room = await _dispatch(lk)
-        assert await _agent_in_room(lk, room), worker.logs()[-3000:]
+        assert await agent_in_room(lk, room), worker.logs()[-3000:]
     finally:
         await lk.aclose()
     worker.proc.send_signal(signal.SIGTERM)
