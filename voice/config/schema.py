@@ -147,14 +147,16 @@ class LimitSettings(_Section):
 
 
 class WorkerSettings(_Section):
-    num_idle_processes: Annotated[int, Field(ge=0, le=64)] = 1
+    # Warm job processes; null = max_jobs, so a burst of calls never waits on a process start.
+    num_idle_processes: Annotated[int, Field(ge=0, le=64)] | None = None
     # 0 picks a free port for the worker's HTTP (health) server.
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     job_memory_warn_mb: Annotated[int, Field(ge=0)] = 700
     job_memory_limit_mb: Annotated[int, Field(ge=0)] = 0
     load_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
     agent_name: Annotated[str, Field(min_length=1, max_length=128)] = "openagents-voice"
-    # Jobs a worker takes before it reports itself full (load = active jobs / max_jobs).
+    # Calls a worker takes; it reports itself full at exactly this many. load_threshold is only
+    # the load it then reports to LiveKit (load = load_threshold * active jobs / max_jobs).
     max_jobs: Annotated[int, Field(ge=1, le=256)] = 4
     drain_timeout: Annotated[int, Field(ge=0, le=86400)] = 110
     initialize_process_timeout: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
