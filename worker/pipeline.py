@@ -58,6 +58,10 @@ def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
             "enabled": realtime.interruptions.allow,
             "min_duration": realtime.interruptions.min_duration,
         },
+        "preemptive_generation": {
+            "enabled": td.preemptive_generation,
+            "preemptive_tts": td.preemptive_tts,
+        },
     }
 
 
@@ -83,7 +87,8 @@ def stt_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
     language: dict[str, Any] = (
         {"language": cfg.language} if cfg.language else {"detect_language": True}
     )
-    return {"model": cfg.model, **language, **_client_kwargs(cfg.base_url, env)}
+    streaming: dict[str, Any] = {"use_realtime": True} if cfg.streaming else {}
+    return {"model": cfg.model, **language, **streaming, **_client_kwargs(cfg.base_url, env)}
 
 
 def llm_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from worker.pipeline import (
     build_session,
     llm_options,
     resolve_profile,
+    shared_ssl_context,
     stt_options,
     tts_options,
     vad_options,
@@ -232,3 +233,34 @@ def test_good_metadata_is_used_as_given() -> None:
         "voice_profile": "professional",
         "metadata": {"tier": "gold"},
     }
+
+
+async def test_latency_levers_reach_the_session_and_the_transcriber() -> None:
+    text = """
+voice:
+  providers:
+    openai:
+      stt: {streaming: true}
+  realtime:
+    turn_detection: {preemptive_generation: false, preemptive_tts: true}
+"""
+    config = parse_config(text, "test", env={})
+    session = build_session(
+        config,
+        profile=resolve_profile(config, None),
+        env=ENV,
+        vad_model=None,
+        ssl_context=shared_ssl_context(),
+    )
+    preemptive = session.options.turn_handling["preemptive_generation"]
+    assert (preemptive["enabled"], preemptive["preemptive_tts"]) == (False, True)
+    assert stt_options(config, ENV)["use_realtime"] is True
+    assert session.stt.capabilities.streaming is True
+    # Providers built on the process's SSL context still talk to the configured server.
+    assert session.llm.provider == "127.0.0.1:9999"
+
+
+def test_by_default_generation_is_preemptive_and_transcription_is_per_utterance() -> None:
+    td = _config().realtime.turn_detection
+    assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
+    assert "use_realtime" not in stt_options(_config(), ENV)

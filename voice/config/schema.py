@@ -27,6 +27,9 @@ class OpenAISTT(_Section):
     model: str = "gpt-4o-transcribe"
     language: str | None = None
     base_url: str | None = None
+    # Stream audio to the realtime transcription API while the caller speaks, instead of one
+    # request per utterance after it ends. Needs a provider that serves it (OpenAI does).
+    streaming: bool = False
 
 
 class OpenAILLM(_Section):
@@ -74,6 +77,10 @@ class TurnDetectionSettings(_Section):
     mode: Literal["vad", "stt", "model"] = "vad"
     min_endpointing_delay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
     max_endpointing_delay: Annotated[float, Field(gt=0.0, le=30.0)] = 3.0
+    # Start the LLM on the final transcript, before the endpointing delay has run out (a
+    # reply the caller cuts off is thrown away); preemptive_tts starts the TTS too.
+    preemptive_generation: bool = True
+    preemptive_tts: bool = False
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> TurnDetectionSettings:
