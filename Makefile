@@ -44,6 +44,11 @@ format: install ## apply ruff fixes and formatting
 test: lint livekit-server playground browser-deps e2e-deps template-check ## lint, template checks, then the whole test suite
 	$(BIN)/pytest -q
 
+.PHONY: bench-load
+BENCH_CALLS ?= 1,2,4,6
+bench-load: install livekit-server e2e-deps ## load benchmark: concurrent callers, latency, CPU and memory per call
+	$(BIN)/python bench/load.py --calls $(BENCH_CALLS)
+
 .PHONY: e2e-deps
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)
 	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox)

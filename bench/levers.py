@@ -68,7 +68,9 @@ def run(args: list[str], calls: str, turns: int, label: str) -> dict[str, Any]:
             label,
             *args,
         ]
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         return dict(json.loads(out.read_text()))
 
 

@@ -474,6 +474,11 @@ def plot(steps: list[StepResult], path: Path, title: str) -> None:
 # -- main --------------------------------------------------------------------------------------
 
 
+def within_bound(step: StepResult, max_overhead: float) -> bool:
+    over = step.overhead_p95_ms is not None and step.overhead_p95_ms > max_overhead
+    return not (step.failed_turns or step.failed_calls or over)
+
+
 async def sweep(
     stack: LocalStack, args: argparse.Namespace, floor_ms: float, progress: Progress
 ) -> list[StepResult]:
@@ -501,11 +506,12 @@ async def sweep(
             steps.append(step)
             sys.stderr.write("\n")
             print(table(steps[-1:]).splitlines()[-1], flush=True)
-            over = step.overhead_p95_ms is not None and step.overhead_p95_ms > args.max_overhead
-            if step.failed_turns or step.failed_calls or over:
+            if not within_bound(step, args.max_overhead):
                 why = "failures" if step.failed_turns or step.failed_calls else "overhead p95"
-                print(f"  stopping at K={k}: {why}", flush=True)
-                break
+                if not args.keep_going:
+                    print(f"  stopping at K={k}: {why}", flush=True)
+                    break
+                print(f"  K={k} is past the bound ({why}); --keep-going", flush=True)
     finally:
         ticker.cancel()
         sampler.stop()
@@ -520,6 +526,9 @@ def main() -> None:
     parser.add_argument("--llm-ttft-ms", type=float, default=0.0)
     parser.add_argument("--tts-ttfb-ms", type=float, default=0.0)
     parser.add_argument("--max-overhead", type=float, default=300.0, help="p95 bound, ms")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="measure every K, past the bound too"
+    )
     parser.add_argument("--set", action="append", default=[], help="config key=value (repeat)")
     parser.add_argument("--out", default=str(RESULTS / "load.json"))
     parser.add_argument("--png", default=str(RESULTS / "load.png"))
@@ -563,16 +572,18 @@ def main() -> None:
             fake.terminate()
             fake.wait(timeout=10)
 
-    passing = [
-        s
-        for s in steps
-        if not s.failed_turns
-        and not s.failed_calls
-        and (s.overhead_p95_ms or 0) <= args.max_overhead
-    ]
+    passing = []
+    for s in steps:  # the bound holds up to the first K that breaks it
+        if not within_bound(s, args.max_overhead):
+            break
+        passing.append(s)
     density = None
     if passing and passing[-1].cpu_cores_per_call:
         density = 1 / passing[-1].cpu_cores_per_call
+    # What CPU alone would allow, from the largest K measured: the figure to compare when the
+    # latency bound is broken by this shared machine rather than by the worker's own CPU.
+    measured = [s for s in steps if s.cpu_cores_per_call]
+    cpu_density = 1 / measured[-1].cpu_cores_per_call if measured else None
     info["load_avg_1m_at_end"] = os.getloadavg()[0]
     summary = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -589,6 +600,7 @@ def main() -> None:
         "max_overhead_p95_ms": args.max_overhead,
         "max_calls_within_bound": passing[-1].calls if passing else 0,
         "calls_per_vcpu": density,
+        "calls_per_vcpu_by_cpu_alone": cpu_density,
         "elapsed_s": round(time.monotonic() - began, 1),
         "steps": [asdict(s) for s in steps],
     }
@@ -599,6 +611,13 @@ def main() -> None:
             f"concurrent calls per vCPU within the bound: {density:.1f} "
             f"(1 / CPU per call at K={passing[-1].calls}; this machine ran "
             f"{passing[-1].calls} at once)"
+        )
+    else:
+        print("no K stayed within the bound on this machine")
+    if cpu_density is not None:
+        print(
+            f"CPU alone: {cpu_density:.1f} calls per vCPU "
+            f"(1 / CPU per call at K={measured[-1].calls})"
         )
     print(f"elapsed {summary['elapsed_s']:.0f} s")
     out = Path(args.out)
