@@ -63,6 +63,10 @@ image-deps: ## podman, runc and mmdebstrap, unless a Docker daemon answers (apt,
 
 image: install image-deps ## build localhost/voice-worker:local (Docker, else podman) and build/voice-worker.tar
 	$(BIN)/python -m infra.build.image
+.PHONY: bench-load
+BENCH_CALLS ?= 1,2,4,6
+bench-load: install livekit-server e2e-deps ## load benchmark: concurrent callers, latency, CPU and memory per call
+	$(BIN)/python bench/load.py --calls $(BENCH_CALLS)
 
 .PHONY: e2e-deps
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)

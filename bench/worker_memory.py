@@ -1,6 +1,6 @@
 """Prints RSS and PSS of the worker's main process and of one idle job process, two ways.
 
-`ours`: the project's defaults (1 idle process, no end-of-turn model preload).
+`ours`: the project's defaults (one idle process per slot, no end-of-turn model preload).
 `library`: livekit-agents' production defaults (ceil(cpu) idle processes, model preloaded).
 
     .venv/bin/python bench/worker_memory.py            # uses .bin/livekit-server when present

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,8 +25,9 @@ from worker.agents import CallData, build_toolsets, first_agent
 from worker.emf import EmfEmitter
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
-from worker.pipeline import build_session, load_vad, resolve_profile
+from worker.pipeline import build_session, load_vad, resolve_profile, shared_ssl_context
 from worker.report import CallRecorder, ReportWriter
+from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
 
 if TYPE_CHECKING:
@@ -34,14 +36,27 @@ if TYPE_CHECKING:
 APOLOGY = "Sorry, I had a problem on my side just now. Could you say that again?"
 GOODBYE = "We have reached the time limit for this call. Thank you for calling, goodbye!"
 _GOODBYE_PLAYOUT_TIMEOUT = 20.0
+# Imported lazily by httpx / the OpenAI SDK on a job's first request (each 100-500 ms of blocked
+# loop on a busy machine, by the library's loop monitor): imported in prewarm instead.
+WARM_IMPORTS = (
+    "anyio._backends._asyncio",
+    "anyio._core._sockets",
+    "anyio.streams.stapled",
+    "httpcore._models",
+    "openai.pagination",
+)
 _PLAYER_CLOSE_TIMEOUT = 2.0
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process, before any job: loads the Silero VAD from the config."""
+    """Runs once per job process, before any job: what a job would otherwise build on its loop."""
+    configure_logging(WorkerEnv.from_env().log_level)
+    for module in WARM_IMPORTS:
+        importlib.import_module(module)
     settings = get_config().config.realtime.vad
     proc.userdata["vad"] = load_vad(settings)
     proc.userdata["vad_settings"] = settings
+    proc.userdata["ssl_context"] = shared_ssl_context()
 
 
 def vad_for(proc: JobProcess, settings: VADSettings) -> vad.VAD:
@@ -158,6 +173,7 @@ class Call:
             env=setup.env,
             vad_model=vad_for(setup.ctx.proc, config.realtime.vad),
             userdata=self.data,
+            ssl_context=setup.ctx.proc.userdata.get("ssl_context"),
         )
         self.recorder = CallRecorder(
             session_id=setup.dispatch.session_id,
@@ -241,4 +257,6 @@ class Call:
 async def entrypoint(ctx: JobContext) -> None:
     setup = CallSetup.from_job(ctx)
     with setup.counted():
-        await Call(setup).run()
+        await unless_room_gone(
+            ctx, Call(setup).run(), ssl_context=ctx.proc.userdata.get("ssl_context")
+        )

@@ -1,11 +1,13 @@
-"""Fleet behaviour in the main process: ECS scale-in protection, job-count load, ActiveJobs EMF."""
+"""Fleet behaviour in the main process: ECS scale-in protection, job slots, ActiveJobs EMF."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections.abc import Callable, Sized
+from collections.abc import Sized
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -52,13 +54,35 @@ class _HasJobs(Protocol):
     def active_jobs(self) -> Sized: ...
 
 
-def job_count_load(max_jobs: int) -> Callable[[_HasJobs], float]:
-    """Load = active jobs / capacity: container CPU readings say little about call capacity."""
+# Slot loads are whole multiples of a dyadic unit, so the library's sums and comparisons of them
+# are exact: `k * unit >= max_jobs * unit` holds exactly when k >= max_jobs, with no float drift.
+_UNIT_BITS = 24
 
-    def load(server: _HasJobs) -> float:
-        return min(1.0, len(server.active_jobs) / max_jobs)
 
-    return load
+@dataclass(frozen=True)
+class JobSlots:
+    """Capacity as `max_jobs` slots: full at exactly `max_jobs` jobs, whatever `load_threshold` is.
+
+    The library marks a worker full when `load >= threshold` and counts accepted-but-not-started
+    jobs at `load / active jobs` each. Reporting `load = jobs * unit` and giving the library
+    `threshold = max_jobs * unit` makes both counts exact. `load_threshold` (the reference's key)
+    sets only the load reported at full capacity, so LiveKit still sees a familiar scale.
+    """
+
+    max_jobs: int
+    unit: float
+
+    @classmethod
+    def of(cls, max_jobs: int, load_threshold: float) -> JobSlots:
+        unit = math.floor(load_threshold / max_jobs * 2**_UNIT_BITS) / 2**_UNIT_BITS
+        return cls(max_jobs=max_jobs, unit=unit)
+
+    @property
+    def threshold(self) -> float:
+        return self.max_jobs * self.unit
+
+    def load(self, server: _HasJobs) -> float:
+        return min(len(server.active_jobs), self.max_jobs) * self.unit
 
 
 class FleetMonitor:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, TypeVar
 
+import httpx
+import openai as openai_sdk
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from livekit.plugins import openai, silero
@@ -55,6 +58,10 @@ def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
             "enabled": realtime.interruptions.allow,
             "min_duration": realtime.interruptions.min_duration,
         },
+        "preemptive_generation": {
+            "enabled": td.preemptive_generation,
+            "preemptive_tts": td.preemptive_tts,
+        },
     }
 
 
@@ -80,7 +87,8 @@ def stt_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
     language: dict[str, Any] = (
         {"language": cfg.language} if cfg.language else {"detect_language": True}
     )
-    return {"model": cfg.model, **language, **_client_kwargs(cfg.base_url, env)}
+    streaming: dict[str, Any] = {"use_realtime": True} if cfg.streaming else {}
+    return {"model": cfg.model, **language, **streaming, **_client_kwargs(cfg.base_url, env)}
 
 
 def llm_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
@@ -108,16 +116,54 @@ def tts_options(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> d
     }
 
 
-def build_stt(config: VoiceConfig, env: WorkerEnv) -> stt.STT:
-    return openai.STT(**stt_options(config, env))
+def shared_ssl_context() -> ssl.SSLContext:
+    """The trust store httpx would load for each client (≈ 40-140 ms): built once, in prewarm."""
+    return httpx.create_ssl_context()
 
 
-def build_llm(config: VoiceConfig, env: WorkerEnv) -> llm.LLM:
-    return openai.LLM(**llm_options(config, env))
+def with_client(options: dict[str, Any], ssl_context: ssl.SSLContext | None) -> dict[str, Any]:
+    """Swaps `base_url` / `api_key` for a client on the process's SSL context, if there is one.
+
+    Each plugin otherwise builds its own httpx client, and with it an SSL context, on the job's
+    event loop. Timeouts and pool limits are the plugins' own.
+    """
+    if ssl_context is None:
+        return options
+    rest = dict(options)
+    http = httpx.AsyncClient(
+        verify=ssl_context,
+        timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120),
+    )
+    client = openai_sdk.AsyncClient(
+        api_key=rest.pop("api_key", None),
+        base_url=rest.pop("base_url", None),
+        max_retries=0,
+        http_client=http,
+    )
+    return {**rest, "client": client}
 
 
-def build_tts(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> tts.TTS:
-    return openai.TTS(**tts_options(config, profile, env))
+def build_stt(
+    config: VoiceConfig, env: WorkerEnv, ssl_context: ssl.SSLContext | None = None
+) -> stt.STT:
+    return openai.STT(**with_client(stt_options(config, env), ssl_context))
+
+
+def build_llm(
+    config: VoiceConfig, env: WorkerEnv, ssl_context: ssl.SSLContext | None = None
+) -> llm.LLM:
+    return openai.LLM(**with_client(llm_options(config, env), ssl_context))
+
+
+def build_tts(
+    config: VoiceConfig,
+    profile: VoiceProfile,
+    env: WorkerEnv,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tts.TTS:
+    return openai.TTS(**with_client(tts_options(config, profile, env), ssl_context))
 
 
 def build_session(
@@ -128,12 +174,13 @@ def build_session(
     vad_model: vad.VAD | None,
     userdata: UserdataT | None = None,
     llm_model: llm.LLM | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AgentSession[UserdataT]:
     """The session for one call; `llm_model` lets tests run the same build with a fake."""
     return AgentSession(
-        stt=build_stt(config, env),
-        llm=llm_model or build_llm(config, env),
-        tts=build_tts(config, profile, env),
+        stt=build_stt(config, env, ssl_context),
+        llm=llm_model or build_llm(config, env, ssl_context),
+        tts=build_tts(config, profile, env, ssl_context),
         vad=vad_model,
         turn_handling=turn_handling(config.realtime),
         userdata=userdata,

@@ -10,29 +10,41 @@ from livekit.agents import AgentServer
 from voice.config.schema import VoiceConfig, WorkerSettings
 from worker.call import entrypoint, prewarm
 from worker.emf import EmfEmitter
-from worker.fleet import FleetMonitor, TaskProtection, job_count_load
+from worker.fleet import FleetMonitor, JobSlots, TaskProtection
 from worker.settings import WorkerEnv
 
 PRELOAD_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
 
 
+def idle_processes(settings: WorkerSettings) -> int:
+    """Warm processes kept ready; by default one per slot, so a burst never waits on a start.
+
+    The library shrinks the pool to the free slots as jobs run, so this costs no memory beyond
+    what `max_jobs` live calls need anyway.
+    """
+    if settings.num_idle_processes is None:
+        return settings.max_jobs
+    return settings.num_idle_processes
+
+
 def server_options(settings: WorkerSettings, env: WorkerEnv) -> dict[str, Any]:
     """`AgentServer` keyword arguments; explicit values, so dev mode defaults never apply."""
     secret = env.livekit_api_secret
+    slots = JobSlots.of(settings.max_jobs, settings.load_threshold)
     return {
         "ws_url": env.livekit_url,
         "api_key": env.livekit_api_key,
         "api_secret": secret.get_secret_value() if secret else None,
-        "num_idle_processes": settings.num_idle_processes,
+        "num_idle_processes": idle_processes(settings),
         "port": settings.port,
         # All interfaces: the container health check and 127.0.0.1 both reach it.
         "host": "0.0.0.0",
         "job_memory_warn_mb": settings.job_memory_warn_mb,
         "job_memory_limit_mb": settings.job_memory_limit_mb,
-        "load_threshold": settings.load_threshold,
+        "load_threshold": slots.threshold,
         "drain_timeout": settings.drain_timeout,
         "initialize_process_timeout": settings.initialize_process_timeout,
-        "load_fnc": job_count_load(settings.max_jobs),
+        "load_fnc": slots.load,
     }
 
 

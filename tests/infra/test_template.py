@@ -14,9 +14,12 @@ from infra.template import create_sessions_table, load_template, table_create_kw
 
 # PSS (what the job memory limit is checked against) measured by bench/worker_memory.py with
 # LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0: worker main process, forkserver, one idle job process.
-WORKER_MAIN_MB = 165
-FORKSERVER_MB = 105
-IDLE_JOB_PROCESS_MB = 130
+WORKER_MAIN_MB = 155
+FORKSERVER_MB = 55
+IDLE_JOB_PROCESS_MB = 90
+# bench/load.py: CPU of the worker's process tree per live call; a task runs at most 75% busy.
+CPU_CORES_PER_CALL = 0.21
+CPU_TARGET = 0.75
 # Below this a job process cannot hold a call (idle PSS is 70 MB; a call adds audio buffers).
 MIN_JOB_LIMIT_MB = 250
 # Fargate cpu -> memory pairs (MB) that the template's WorkerMemory values can take.
@@ -108,9 +111,18 @@ def test_worker_processes_fit_in_the_reservation_for_every_size_and_job_count(te
             assert 0 < warn < limit, (memory, jobs)
 
 
+def allowed_jobs_by_rule(template, parameter: str, value: int) -> set[int] | None:
+    for rule in template["Rules"].values():
+        if rule.get("RuleCondition") == {"Fn::Equals": [{"Ref": parameter}, str(value)]}:
+            for assertion in rule["Assertions"]:
+                values, ref = assertion["Assert"].get("Fn::Contains", [None, None])
+                if ref == {"Ref": "WorkerMaxJobs"}:
+                    return {int(v) for v in values}
+    return None
+
+
 def test_job_counts_that_leave_too_little_memory_per_job_are_refused_by_a_rule(template):
     maps = template["Mappings"]["WorkerJobMemoryLimit"]
-    rules = template["Rules"]
     for memory in parameter_values(template, "WorkerMemory"):
         too_many = {
             jobs
@@ -119,15 +131,30 @@ def test_job_counts_that_leave_too_little_memory_per_job_are_refused_by_a_rule(t
         }
         if not too_many:
             continue
-        allowed = None
-        for rule in rules.values():
-            if rule.get("RuleCondition") == {"Fn::Equals": [{"Ref": "WorkerMemory"}, str(memory)]}:
-                for assertion in rule["Assertions"]:
-                    values, ref = assertion["Assert"]["Fn::Contains"]
-                    if ref == {"Ref": "WorkerMaxJobs"}:
-                        allowed = {int(v) for v in values}
+        allowed = allowed_jobs_by_rule(template, "WorkerMemory", memory)
         assert allowed is not None, f"no rule limits WorkerMaxJobs for {memory} MB"
         assert not allowed & too_many, (memory, allowed & too_many)
+
+
+def test_job_counts_the_task_cpu_cannot_carry_are_refused_by_a_rule(template):
+    for cpu in parameter_values(template, "WorkerCpu"):
+        most = int(cpu / 1024 * CPU_TARGET / CPU_CORES_PER_CALL + 1e-9)
+        allowed = allowed_jobs_by_rule(template, "WorkerCpu", cpu)
+        assert allowed == set(range(1, most + 1)), (cpu, most, allowed)
+    assert max(parameter_values(template, "WorkerMaxJobs")) == int(
+        4096 / 1024 * CPU_TARGET / CPU_CORES_PER_CALL + 1e-9
+    )
+
+
+def test_the_default_task_takes_the_calls_its_cpu_and_memory_carry(template):
+    params = template["Parameters"]
+    cpu, memory = int(params["WorkerCpu"]["Default"]), int(params["WorkerMemory"]["Default"])
+    jobs = int(params["WorkerMaxJobs"]["Default"])
+    assert jobs in allowed_jobs_by_rule(template, "WorkerCpu", cpu)
+    limit = template["Mappings"]["WorkerJobMemoryLimit"][str(memory)][str(jobs)]
+    assert limit >= MIN_JOB_LIMIT_MB
+    # Scale out before the tasks are full: a new call finds a slot while a task starts.
+    assert 1 <= int(params["WorkerTargetActiveJobs"]["Default"]) < jobs
 
 
 def test_container_takes_memory_and_job_limits_from_the_mappings(template):
@@ -145,7 +172,8 @@ def test_container_takes_memory_and_job_limits_from_the_mappings(template):
         "Fn::FindInMap": ["WorkerJobMemoryWarn", *by_size_and_jobs]
     }
     assert env["OPENAGENTS_LIVEKIT_MAX_JOBS"] == {"Ref": "WorkerMaxJobs"}
-    assert env["OPENAGENTS_LIVEKIT_NUM_IDLE_PROCESSES"] == "1"
+    # No idle count: the worker keeps one warm process per slot (worker.server.idle_processes).
+    assert "OPENAGENTS_LIVEKIT_NUM_IDLE_PROCESSES" not in env
     assert env["LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"] == "0"
 
 
@@ -165,7 +193,9 @@ def test_rules_allow_only_fargate_cpu_memory_pairs(template):
             for assertion in rule["Assertions"]:
                 check = assertion["Assert"]
                 if "Fn::Contains" in check:
-                    allowed &= {int(v) for v in check["Fn::Contains"][0]}
+                    values, ref = check["Fn::Contains"]
+                    if ref == {"Ref": "WorkerMemory"}:  # the job-count rules are not about pairs
+                        allowed &= {int(v) for v in values}
                 else:
                     allowed &= {int(check["Fn::Equals"][1])}
         assert allowed, cpu

@@ -4,119 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from livekit import api
 
-from infra.local.paths import ROOT as REPO
-from infra.local.stack import free_port
-from tests.support.dispatch import agent_in_room, dispatch_call
+from tests.support.dispatch import agent_in_room
 from tests.support.ecs_agent import EcsAgent
 from tests.support.livekit import LiveKitServer as LiveKit
+from tests.support.worker import AGENT_NAME, dispatch
 
 pytestmark = pytest.mark.livekit
-
-AGENT_NAME = "it-voice-agent"
-
-
-class Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], out: Path, err: Path, port: int) -> None:
-        self.proc, self.out, self.err, self.port = proc, out, err, port
-
-    def logs(self) -> str:
-        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
-
-    async def wait_for_log(self, text: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.logs():
-                return
-            assert self.proc.poll() is None, f"worker exited:\n{self.logs()[-3000:]}"
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no {text!r} in worker logs:\n{self.logs()[-3000:]}")
-
-    async def wait_exit(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (code := self.proc.poll()) is not None:
-                return code
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"worker still running after {timeout}s:\n{self.logs()[-3000:]}")
-
-    def emf(self) -> list[dict[str, Any]]:
-        records = []
-        for line in self.out.read_text().splitlines():
-            if line.startswith('{"_aws"'):
-                records.append(json.loads(line))
-        return records
-
-
-@pytest.fixture
-def start_worker(livekit: LiveKit, tmp_path: Path) -> Iterator[Any]:
-    started: list[Worker] = []
-
-    def start(mode: str, **extra_env: str) -> Worker:
-        port = free_port()
-        config = tmp_path / "voice_config.yaml"
-        config.write_text(
-            "voice:\n  realtime:\n    audio: {enable_thinking_sound: true}\n"
-            f"    worker: {{agent_name: {AGENT_NAME}, drain_timeout: 60}}\n"
-        )
-        env = {
-            **os.environ,
-            "LIVEKIT_URL": livekit.url,
-            "LIVEKIT_API_KEY": livekit.api_key,
-            "LIVEKIT_API_SECRET": livekit.api_secret,
-            "VOICE_CONFIG_URI": str(config),
-            "OPENAGENTS_LIVEKIT_WORKER_PORT": str(port),
-            "REPORTS_DIR": str(tmp_path / "reports"),
-            "OPENAI_API_KEY": "sk-test",
-            # Nothing is said in these calls; a provider call would fail fast, not reach out.
-            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-            "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",
-            **extra_env,
-        }
-        env.pop("REPORTS_BUCKET", None)
-        out, err = tmp_path / f"{mode}.out", tmp_path / f"{mode}.err"
-        with out.open("wb") as o, err.open("wb") as e:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "worker", mode],
-                cwd=REPO,
-                env=env,
-                stdout=o,
-                stderr=e,
-                start_new_session=True,
-            )
-        worker = Worker(proc, out, err, port)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.proc.poll() is None:
-            os.killpg(worker.proc.pid, signal.SIGKILL)
-            worker.proc.wait()
-
-
-async def _dispatch(lk: api.LiveKitAPI, *, greeting: bool = False) -> tuple[str, str]:
-    return await dispatch_call(lk, greeting=greeting, agent=AGENT_NAME)
-
-
-async def _worker_info(port: int) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/") as health:
-            assert (health.status, await health.text()) == (200, "OK")
-        async with http.get(f"http://127.0.0.1:{port}/worker") as info:
-            return dict(await info.json())
 
 
 async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
@@ -128,13 +28,13 @@ async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
     ecs, ecs_uri = ecs_agent
     worker = start_worker("start", ECS_AGENT_URI=ecs_uri)
     await worker.wait_for_log("registered worker")
-    assert (await _worker_info(worker.port))["agent_name"] == AGENT_NAME
+    assert (await worker.info())["agent_name"] == AGENT_NAME
 
     lk = api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret)
     try:
-        session_id, room = await _dispatch(lk)
+        session_id, room = await dispatch(lk)
         assert await agent_in_room(lk, room), worker.logs()[-3000:]
-        assert (await _worker_info(worker.port)).get("active_jobs") == 1
+        assert (await worker.info()).get("active_jobs") == 1
         for _ in range(50):
             if ecs.bodies:
                 break
@@ -173,7 +73,7 @@ async def test_dev_mode_registers_and_takes_a_dispatched_job(
     await worker.wait_for_log("registered worker")
     lk = api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret)
     try:
-        _, room = await _dispatch(lk)
+        _, room = await dispatch(lk)
         assert await agent_in_room(lk, room), worker.logs()[-3000:]
     finally:
         await lk.aclose()

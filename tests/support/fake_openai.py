@@ -37,6 +37,19 @@ TTS_RATE = 24_000
 SPEECH_RMS = 200.0
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Provider delays to emulate, in seconds; all 0 (answer at once) by default."""
+
+    stt: float = 0.0  # transcription request -> response
+    llm_ttft: float = 0.0  # chat request -> first token
+    tts_ttfb: float = 0.0  # speech request -> first byte
+
+    @property
+    def total(self) -> float:
+        return self.stt + self.llm_ttft + self.tts_ttfb
+
+
 @dataclass
 class Recorded:
     path: str
@@ -121,8 +134,9 @@ def speech_wav(text: str, rate: int = TTS_RATE) -> bytes:
 class FakeOpenAI:
     """The routes, plus every request they received (for assertions)."""
 
-    def __init__(self, transcript: str = QUESTION) -> None:
+    def __init__(self, transcript: str = QUESTION, latency: Latency | None = None) -> None:
         self.transcript = transcript
+        self.latency = latency or Latency()
         self.requests: list[Recorded] = []
         self.app = Starlette(
             routes=[
@@ -147,6 +161,7 @@ class FakeOpenAI:
 
     async def transcribe(self, request: Request) -> Response:
         form = await request.form()
+        await asyncio.sleep(self.latency.stt)
         upload = form["file"]
         audio = await upload.read() if hasattr(upload, "read") else b""
         rms, seconds = wav_rms(audio)
@@ -179,6 +194,7 @@ class FakeOpenAI:
             return f"data: {json.dumps(payload)}\n\n"
 
         async def events() -> Any:
+            await asyncio.sleep(self.latency.llm_ttft)
             yield chunk({"role": "assistant", "content": ""})
             for i, word in enumerate(text.split(" ")):
                 yield chunk({"content": word if i == 0 else " " + word})
@@ -202,6 +218,7 @@ class FakeOpenAI:
             yield "data: [DONE]\n\n"
 
         if not body.get("stream"):
+            await asyncio.sleep(self.latency.llm_ttft)
             return JSONResponse(
                 {
                     "id": "chatcmpl-fake",
@@ -223,6 +240,7 @@ class FakeOpenAI:
         body = await request.json()
         self.requests.append(Recorded(request.url.path, body))
         audio = await asyncio.to_thread(speech_wav, str(body.get("input", "")))
+        await asyncio.sleep(self.latency.tts_ttfb)
         return Response(audio, media_type="audio/wav")
 
 
@@ -242,8 +260,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--transcript", default=QUESTION)
+    parser.add_argument("--stt-ms", type=float, default=0.0, help="transcription latency")
+    parser.add_argument("--llm-ttft-ms", type=float, default=0.0, help="LLM time to first token")
+    parser.add_argument("--tts-ttfb-ms", type=float, default=0.0, help="TTS time to first byte")
     args = parser.parse_args()
-    uvicorn.run(FakeOpenAI(args.transcript).app, host="127.0.0.1", port=args.port)
+    latency = Latency(args.stt_ms / 1000, args.llm_ttft_ms / 1000, args.tts_ttfb_ms / 1000)
+    fake = FakeOpenAI(args.transcript, latency)
+    uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

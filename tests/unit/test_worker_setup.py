@@ -9,13 +9,14 @@ import pytest
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from voice.config import load_config, parse_config
-from voice.config.schema import VoiceConfig
+from voice.config.schema import VoiceConfig, WorkerSettings
 from worker.call import prewarm
 from worker.jobs import plan_call
 from worker.pipeline import (
     build_session,
     llm_options,
     resolve_profile,
+    shared_ssl_context,
     stt_options,
     tts_options,
     vad_options,
@@ -40,13 +41,12 @@ def _config(env_overrides: dict[str, str] | None = None) -> VoiceConfig:
 def test_server_uses_the_reference_worker_defaults_from_config() -> None:
     settings = _config().realtime.worker
     options = server_options(settings, ENV)
-    assert {k: v for k, v in options.items() if k != "load_fnc"} == {
-        "num_idle_processes": 1,
+    assert {k: v for k, v in options.items() if k not in ("load_fnc", "load_threshold")} == {
+        "num_idle_processes": 4,  # one warm process per slot
         "port": 0,
         "host": "0.0.0.0",
         "job_memory_warn_mb": 700,
         "job_memory_limit_mb": 0,
-        "load_threshold": 0.7,
         "drain_timeout": 110,
         "initialize_process_timeout": 10.0,
         "ws_url": "ws://127.0.0.1:7880",
@@ -73,21 +73,43 @@ def test_the_six_env_overrides_reach_the_server() -> None:
     assert options["num_idle_processes"] == 3
     assert options["job_memory_warn_mb"] == 500
     assert options["job_memory_limit_mb"] == 900
-    assert options["load_threshold"] == 0.5
+    assert options["load_threshold"] == pytest.approx(0.5)
     assert options["port"] == 8081
     assert settings.agent_name == "night-shift"
 
 
-def test_load_counts_active_jobs_against_max_jobs() -> None:
-    server = build_server(_config(), ENV)
+class _Jobs:
+    def __init__(self, count: int) -> None:
+        self.active_jobs = [object()] * count
 
-    class Jobs:
-        active_jobs = [object(), object(), object()]
 
-    assert server.load_fnc is not None
-    assert server.load_fnc(Jobs()) == pytest.approx(0.75)  # max_jobs 4 in the repo config
-    Jobs.active_jobs = [object()] * 9
-    assert server.load_fnc(Jobs()) == 1.0
+@pytest.mark.parametrize("max_jobs", [1, 2, 3, 4, 5, 7, 10, 64, 256])
+@pytest.mark.parametrize("threshold", [0.1, 0.5, 0.7, 0.75, 0.9, 1.0])
+def test_a_worker_is_full_at_exactly_max_jobs_whatever_the_threshold(
+    max_jobs: int, threshold: float
+) -> None:
+    settings = WorkerSettings(max_jobs=max_jobs, load_threshold=threshold)
+    options = server_options(settings, ENV)
+    load, full_at = options["load_fnc"], options["load_threshold"]
+    # The library's test: full when load >= threshold; pending jobs count at load / active each.
+    assert [load(_Jobs(k)) >= full_at for k in range(max_jobs + 2)] == [False] * max_jobs + [
+        True,
+        True,
+    ]
+    for active in range(1, max_jobs):
+        per_job = load(_Jobs(active)) / active
+        pending = max_jobs - active
+        assert load(_Jobs(active)) + pending * per_job >= full_at
+        assert load(_Jobs(active)) + (pending - 1) * per_job < full_at
+    assert load(_Jobs(max_jobs)) == pytest.approx(threshold, abs=1e-4)
+
+
+def test_an_idle_pool_is_one_process_per_slot_unless_configured() -> None:
+    assert server_options(WorkerSettings(max_jobs=6), ENV)["num_idle_processes"] == 6
+    assert (
+        server_options(WorkerSettings(max_jobs=6, num_idle_processes=2), ENV)["num_idle_processes"]
+        == 2
+    )
 
 
 def test_end_of_turn_model_is_not_preloaded_unless_config_asks(
@@ -211,3 +233,34 @@ def test_good_metadata_is_used_as_given() -> None:
         "voice_profile": "professional",
         "metadata": {"tier": "gold"},
     }
+
+
+async def test_latency_levers_reach_the_session_and_the_transcriber() -> None:
+    text = """
+voice:
+  providers:
+    openai:
+      stt: {streaming: true}
+  realtime:
+    turn_detection: {preemptive_generation: false, preemptive_tts: true}
+"""
+    config = parse_config(text, "test", env={})
+    session = build_session(
+        config,
+        profile=resolve_profile(config, None),
+        env=ENV,
+        vad_model=None,
+        ssl_context=shared_ssl_context(),
+    )
+    preemptive = session.options.turn_handling["preemptive_generation"]
+    assert (preemptive["enabled"], preemptive["preemptive_tts"]) == (False, True)
+    assert stt_options(config, ENV)["use_realtime"] is True
+    assert session.stt.capabilities.streaming is True
+    # Providers built on the process's SSL context still talk to the configured server.
+    assert session.llm.provider == "127.0.0.1:9999"
+
+
+def test_by_default_generation_is_preemptive_and_transcription_is_per_utterance() -> None:
+    td = _config().realtime.turn_detection
+    assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
+    assert "use_realtime" not in stt_options(_config(), ENV)

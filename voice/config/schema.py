@@ -27,6 +27,9 @@ class OpenAISTT(_Section):
     model: str = "gpt-4o-transcribe"
     language: str | None = None
     base_url: str | None = None
+    # Stream audio to the realtime transcription API while the caller speaks, instead of one
+    # request per utterance after it ends. Needs a provider that serves it (OpenAI does).
+    streaming: bool = False
 
 
 class OpenAILLM(_Section):
@@ -74,6 +77,10 @@ class TurnDetectionSettings(_Section):
     mode: Literal["vad", "stt", "model"] = "vad"
     min_endpointing_delay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
     max_endpointing_delay: Annotated[float, Field(gt=0.0, le=30.0)] = 3.0
+    # Start the LLM on the final transcript, before the endpointing delay has run out (a
+    # reply the caller cuts off is thrown away); preemptive_tts starts the TTS too.
+    preemptive_generation: bool = True
+    preemptive_tts: bool = False
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> TurnDetectionSettings:
@@ -147,14 +154,16 @@ class LimitSettings(_Section):
 
 
 class WorkerSettings(_Section):
-    num_idle_processes: Annotated[int, Field(ge=0, le=64)] = 1
+    # Warm job processes; null = max_jobs, so a burst of calls never waits on a process start.
+    num_idle_processes: Annotated[int, Field(ge=0, le=64)] | None = None
     # 0 picks a free port for the worker's HTTP (health) server.
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     job_memory_warn_mb: Annotated[int, Field(ge=0)] = 700
     job_memory_limit_mb: Annotated[int, Field(ge=0)] = 0
     load_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
     agent_name: Annotated[str, Field(min_length=1, max_length=128)] = "openagents-voice"
-    # Jobs a worker takes before it reports itself full (load = active jobs / max_jobs).
+    # Calls a worker takes; it reports itself full at exactly this many. load_threshold is only
+    # the load it then reports to LiveKit (load = load_threshold * active jobs / max_jobs).
     max_jobs: Annotated[int, Field(ge=1, le=256)] = 4
     drain_timeout: Annotated[int, Field(ge=0, le=86400)] = 110
     initialize_process_timeout: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0

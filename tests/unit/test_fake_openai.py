@@ -1,0 +1,34 @@
+"""The test model server's latency knobs: each delays only its own route, and 0 changes nothing."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.testclient import TestClient
+
+from tests.support.fake_openai import ANSWER, FakeOpenAI, Latency, speech_wav
+
+
+def _timed(client: TestClient, path: str, **kwargs: object) -> tuple[float, str]:
+    start = time.monotonic()
+    resp = client.post(path, **kwargs)  # type: ignore[arg-type]
+    assert resp.status_code == 200
+    return time.monotonic() - start, resp.text
+
+
+def test_each_knob_holds_back_its_own_route_by_at_least_its_delay() -> None:
+    fake = FakeOpenAI(latency=Latency(stt=0.2, llm_ttft=0.3, tts_ttfb=0.25))
+    chat = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hours?"}]}
+    audio = {"file": ("a.wav", speech_wav("hello", 16_000), "audio/wav")}
+    with TestClient(fake.app) as client:
+        stt, _ = _timed(client, "/v1/audio/transcriptions", files=audio, data={"model": "m"})
+        llm, body = _timed(client, "/v1/chat/completions", json=chat)
+        tts, _ = _timed(client, "/v1/audio/speech", json={"input": "hi", "model": "m"})
+    # Lower bounds only: a slow machine makes them longer, never shorter.
+    assert (stt >= 0.2, llm >= 0.3, tts >= 0.25) == (True, True, True)
+    assert "open" in body and ANSWER.split()[0] in body
+
+
+def test_the_knobs_default_to_no_delay() -> None:
+    assert FakeOpenAI().latency == Latency(0.0, 0.0, 0.0)
+    assert Latency(0.1, 0.2, 0.3).total == 0.1 + 0.2 + 0.3
