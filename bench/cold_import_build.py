@@ -26,9 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from infra.deploy.lambda_package import build_package, runtime_python, runtime_version  # noqa: E402
 from infra.local.aws import LOCAL_TABLE  # noqa: E402
 from infra.local.paths import CONFIG_FILE  # noqa: E402
-from infra.template import load_template  # noqa: E402
 
 HANDLER = "import functions.api.handler"
 # What a handler written the obvious way imports before its first line of logic.
@@ -36,9 +36,12 @@ NAIVE = (
     "import boto3; from aws_lambda_powertools import Logger, Metrics, Tracer; "
     "from fastapi import FastAPI; from mangum import Mangum; from livekit import api"
 )
+# Wall time, and the CPU time this process spent importing: on a busy machine the wall time
+# grows with the load, the CPU time much less, so both are printed.
 PROBE = (
-    "import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter(); "
-    "exec(sys.argv[2]); print(time.perf_counter() - t)"
+    "import sys, time; sys.path.insert(0, sys.argv[1]); "
+    "t, c = time.perf_counter(), time.process_time(); exec(sys.argv[2]); "
+    "print(time.perf_counter() - t, time.process_time() - c)"
 )
 # What the function sees, minus anything that would call AWS at import.
 LAMBDA_ENV = {
@@ -51,38 +54,8 @@ LAMBDA_ENV = {
 }
 
 
-def runtime_python() -> tuple[str, str]:
-    """The template's Lambda runtime version and a local interpreter of that version."""
-    version = load_template()["Globals"]["Function"]["Runtime"].removeprefix("python")
-    found = subprocess.run(
-        [str(ROOT / "infra/deploy/lambda_python.sh"), version],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return version, found.stdout.strip()
-
-
-def build(target: Path, bytecode: bool, python: str) -> None:
-    subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-f",
-            str(ROOT / "functions" / "Makefile"),
-            "package",
-            f"ARTIFACTS_DIR={target}",
-            "PIP_PLATFORM=",
-            f"BYTECODE={int(bytecode)}",
-            f"PYTHON={python}",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def cold_import(python: str, package: Path, code: str) -> tuple[float, float]:
-    """(import seconds, whole process seconds) of one fresh interpreter."""
+def cold_import(python: str, package: Path, code: str) -> tuple[float, float, float]:
+    """(import seconds, import CPU seconds, whole process seconds) of one fresh interpreter."""
     env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **LAMBDA_ENV}
     started = time.perf_counter()
     out = subprocess.run(
@@ -94,7 +67,8 @@ def cold_import(python: str, package: Path, code: str) -> tuple[float, float]:
         text=True,
     ).stdout
     process = time.perf_counter() - started
-    return float(out.strip().splitlines()[-1]), process
+    wall, cpu = out.strip().splitlines()[-1].split()
+    return float(wall), float(cpu), process
 
 
 def ms(values: list[float]) -> dict[str, float]:
@@ -110,50 +84,59 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    version, python = runtime_python()
+    version, python = runtime_version(), runtime_python()
     cases = {
         "handler, no bytecode (sam default)": ("no-pyc", HANDLER),
         "handler, precompiled bytecode": ("with-pyc", HANDLER),
         "naive imports, precompiled bytecode": ("with-pyc", NAIVE),
     }
     imports: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
     processes: dict[str, list[float]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory() as tmp:
         for folder, bytecode in (("no-pyc", False), ("with-pyc", True)):
             (Path(tmp) / folder).mkdir()
-            build(Path(tmp) / folder, bytecode, python)
+            build_package(Path(tmp) / folder, python, bytecode=bytecode)
         for _ in range(args.runs):
             for name, (folder, code) in cases.items():
-                imported, process = cold_import(python, Path(tmp) / folder, code)
+                imported, cpu, process = cold_import(python, Path(tmp) / folder, code)
                 imports[name].append(imported)
+                cpus[name].append(cpu)
                 processes[name].append(process)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "python": f"{python} (Lambda runtime python{version})",
         "runs": args.runs,
         "cases": {
-            name: {"import": ms(imports[name]), "process": ms(processes[name])} for name in cases
+            name: {
+                "import": ms(imports[name]),
+                "import_cpu": ms(cpus[name]),
+                "process": ms(processes[name]),
+            }
+            for name in cases
         },
     }
-    handler = statistics.median(imports["handler, precompiled bytecode"])
-    naive = statistics.median(imports["naive imports, precompiled bytecode"])
-    result["handler_over_naive_import"] = round(handler / naive, 2)
-    handler_p = statistics.median(processes["handler, precompiled bytecode"])
-    naive_p = statistics.median(processes["naive imports, precompiled bytecode"])
-    result["handler_over_naive_process"] = round(handler_p / naive_p, 2)
+    for label, values in (("import", imports), ("import_cpu", cpus), ("process", processes)):
+        handler = statistics.median(values["handler, precompiled bytecode"])
+        naive = statistics.median(values["naive imports, precompiled bytecode"])
+        result[f"handler_over_naive_{label}"] = round(handler / naive, 2)
 
     print(f"cold import, {args.runs} fresh interpreters each, {result['python']}")
-    print(f"{result['machine']}, {result['date']}")
+    print(f"{result['machine']}, load {result['load_average_1m']}, {result['date']}")
+    print(
+        f"  {'medians, ms':38s} {'import':>8s} {'(min':>6s} {'max)':>6s} {'CPU':>6s} {'process':>8s}"
+    )
     for name, figures in result["cases"].items():
-        i, p = figures["import"], figures["process"]
+        i, c, p = figures["import"], figures["import_cpu"], figures["process"]
         print(
-            f"  {name:38s} import median {i['median_ms']:6.0f} ms "
-            f"(min {i['min_ms']:4.0f}, max {i['max_ms']:4.0f})   "
-            f"whole process median {p['median_ms']:6.0f} ms"
+            f"  {name:38s} {i['median_ms']:8.0f} {i['min_ms']:6.0f} {i['max_ms']:6.0f} "
+            f"{c['median_ms']:6.0f} {p['median_ms']:8.0f}"
         )
     print(
         f"  handler / naive: {result['handler_over_naive_import']}x the import, "
+        f"{result['handler_over_naive_import_cpu']}x its CPU time, "
         f"{result['handler_over_naive_process']}x the whole process"
     )
     if args.json:
