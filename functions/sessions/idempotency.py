@@ -21,6 +21,16 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _key_problem(key: str) -> str | None:
+    if not key:
+        return "is empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"is {len(key)} characters long"
+    if not (key.isascii() and key.isprintable()):
+        return "holds characters that are not printable ASCII"
+    return None
+
+
 @dataclass(frozen=True)
 class KeyedCreate:
     """A create that carries an `Idempotency-Key`: the key and the body, both as hashes."""
@@ -31,11 +41,11 @@ class KeyedCreate:
 
     @classmethod
     def of(cls, user_id: str, key: str, req: NewSession) -> KeyedCreate:
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        problem = _key_problem(key)
+        if problem:
             raise InvalidRequest(
-                f"{HEADER}: must be 1 to {MAX_KEY_LENGTH} printable ASCII characters "
-                "(a UUID is a good key); got "
-                f"{len(key)} characters"
+                f"{HEADER}: {problem}; send 1 to {MAX_KEY_LENGTH} printable ASCII characters "
+                "(a UUID is a good key)"
             )
         # The parsed body, so key order and whitespace do not make two bodies different.
         body = json.dumps(asdict(req), sort_keys=True, separators=(",", ":"))
