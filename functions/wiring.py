@@ -14,7 +14,7 @@ from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, SessionStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
 from functions.store.reports import ReportStore
-from voice.config import get_config
+from voice.config import get_config, reset_config_cache
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,11 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
 @lru_cache(maxsize=1)
 def get_container() -> Container:
     return build_container(get_settings())
+
+
+def forget_process_state() -> None:
+    """Drops what is built once per process (settings with the LiveKit secret, AWS clients,
+    services, the config), so the next request builds it again from the environment."""
+    get_settings.cache_clear()
+    get_container.cache_clear()
+    reset_config_cache()

@@ -3,11 +3,13 @@
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
+from functions import snapstart
 from functions.aio import event_loop
 from functions.api.app import app
 from functions.observability import logger, metrics
 
 _asgi = Mangum(app, lifespan="off")
+snapstart.register()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

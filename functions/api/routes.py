@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from functions.api.deps import CurrentUser, Sessions, Webhooks
 from functions.api.schemas import (
@@ -27,7 +27,7 @@ from voice.config import redact
 router = APIRouter(prefix="/voice/realtime")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 404, 413, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)
 }
 
 
@@ -38,16 +38,27 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
 )
 def create_session(
-    user: CurrentUser, sessions: Sessions, body: Annotated[SessionCreate | None, Body()] = None
+    user: CurrentUser,
+    sessions: Sessions,
+    response: Response,
+    body: Annotated[SessionCreate | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="a retried create with the same key and body returns the same session"),
+    ] = None,
 ) -> SessionCreated:
     # No body at all means "all defaults from the config", like an empty JSON object.
     request = body or SessionCreate()
     try:
-        created = sessions.create(user, NewSession(**request.model_dump()))
+        created = sessions.create(user, NewSession(**request.model_dump()), idempotency_key)
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise
-    metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+        metrics.add_metric(name="SessionCreatesReplayed", unit="Count", value=1)
+    else:
+        metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
     return SessionCreated.model_validate(
         created.record.model_dump() | {"token": created.token, "url": created.url}
     )

@@ -32,6 +32,18 @@ class SessionLimitReached(DomainError, status_code=429, code="session_limit_reac
     """The caller already has as many live sessions as allowed."""
 
 
+class IdempotencyKeyReused(DomainError, status_code=422, code="idempotency_key_reused"):
+    """The `Idempotency-Key` was already used by this caller for a different body."""
+
+
+class IdempotencyKeyInUse(DomainError, status_code=409, code="idempotency_key_in_use"):
+    """A create with the same `Idempotency-Key` is being written right now; retry shortly."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class DependencyUnavailable(DomainError, status_code=503, code="dependency_unavailable"):
     """The table or LiveKit cannot be reached; retrying later helps."""
 

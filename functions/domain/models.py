@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from voice.config.schema import AgentType
 
@@ -94,3 +94,19 @@ class JoinTokenRequest(_Record):
     max_participants: int
     agent_name: str
     dispatch_metadata: str
+
+
+class IdempotencyClaim(_Record):
+    """An `Idempotency-Key` taken by one user's create: which session it made, for which body.
+
+    It holds the join token because a replay must return the very same one.
+    """
+
+    user_id: str
+    key_hash: str
+    request_hash: str
+    session_id: str
+    token: str = Field(repr=False)
+    url: str
+    created_at: datetime
+    expires_at: datetime

@@ -13,6 +13,7 @@ from functions.domain.events import RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
+    IdempotencyClaim,
     JoinTokenRequest,
     SessionEnd,
     SessionRecord,
@@ -20,7 +21,10 @@ from functions.domain.models import (
 
 
 class SessionStorage(Protocol):
-    def create(self, rec: SessionRecord, max_live: int) -> None: ...
+    def create(
+        self, rec: SessionRecord, max_live: int, claim: IdempotencyClaim | None = None
+    ) -> IdempotencyClaim | None: ...
+    def get_claim(self, user_id: str, key_hash: str, now: datetime) -> IdempotencyClaim | None: ...
     def get(self, session_id: str, now: datetime) -> SessionRecord | None: ...
     def list_for_user(
         self, user_id: str, limit: int, cursor: str | None, now: datetime

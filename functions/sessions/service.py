@@ -8,14 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.domain.errors import ConfigUnavailable, NotFound
-from functions.domain.models import Backlog, SessionEnd, SessionRecord, SessionStatus
+from functions.domain.errors import ConfigUnavailable, IdempotencyKeyInUse, NotFound
+from functions.domain.models import (
+    Backlog,
+    IdempotencyClaim,
+    SessionEnd,
+    SessionRecord,
+    SessionStatus,
+)
 from functions.observability import logger
 from functions.sessions import new_session as steps
+from functions.sessions.idempotency import KeyedCreate
 from functions.sessions.new_session import NewSession
 from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
-from functions.store.errors import StoreUnavailable
+from functions.store.errors import Contended, StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
 from voice.metadata import DispatchMetadata
 
@@ -31,6 +38,8 @@ class CreatedSession:
     record: SessionRecord
     token: str
     url: str
+    # True when an `Idempotency-Key` returned the session an earlier create made.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,14 +83,32 @@ class SessionService:
     # -- create -------------------------------------------------------------------------------
 
     @translated
-    def create(self, user_id: str, req: NewSession) -> CreatedSession:
+    def create(
+        self, user_id: str, req: NewSession, idempotency_key: str | None = None
+    ) -> CreatedSession:
+        keyed = None if idempotency_key is None else KeyedCreate.of(user_id, idempotency_key, req)
+        if keyed is not None:
+            held = self._store.get_claim(user_id, keyed.key_hash, self._clock())
+            if held is not None:
+                return self._replay(keyed, held)
         loaded = self.loaded_config()
         realtime = steps.require_enabled(loaded.config.voice)
         metadata = steps.checked_metadata(req, loaded.config.voice)
         dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
         record = steps.pending_record(user_id, dispatch, loaded, self._clock())
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
-        self._store.create(record, realtime.limits.max_sessions_per_user)
+        claim = None if keyed is None else keyed.claim(record, token, self._tokens.url)
+        try:
+            held = self._store.create(record, realtime.limits.max_sessions_per_user, claim)
+        except Contended as exc:
+            if keyed is None:
+                raise
+            raise IdempotencyKeyInUse(
+                "Idempotency-Key: a create with this key is being written right now; "
+                "retry after the Retry-After seconds to get its session"
+            ) from exc
+        if keyed is not None and held is not None:
+            return self._replay(keyed, held)
         logger.info(
             "session created",
             extra={
@@ -91,6 +118,19 @@ class SessionService:
             },
         )
         return CreatedSession(record=record, token=token, url=self._tokens.url)
+
+    def _replay(self, keyed: KeyedCreate, held: IdempotencyClaim) -> CreatedSession:
+        """The session an earlier create with the same key and body made, as it is now."""
+        keyed.check_replay_of(held)
+        rec = self._store.get(held.session_id, self._clock())
+        if rec is None:
+            raise NotFound(
+                "Idempotency-Key: the session this key created no longer exists; use a new key"
+            )
+        logger.info(
+            "session create replayed", extra={"session_id": rec.session_id, "room": rec.room_name}
+        )
+        return CreatedSession(record=rec, token=held.token, url=held.url, replayed=True)
 
     # -- read ---------------------------------------------------------------------------------
 

@@ -11,6 +11,10 @@ class StoreUnavailable(StoreError):
     """The backing service (DynamoDB, LiveKit) could not be reached or refused the call."""
 
 
+class Contended(StoreUnavailable):
+    """A transaction collided with another one writing the same items; retrying soon helps."""
+
+
 class Conflict(StoreError):
     """A conditional write found an item in another state; `failed[i]` is item i's condition."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON_VERSION = "3.11"
+
+
+def lambda_python_version(root: Path = ROOT) -> str:
+    """The Lambda runtime's Python version, from template.yaml (functions/Makefile reads the same)."""
+    found = re.search(r"^ *Runtime: python([0-9.]+) *$", (root / "template.yaml").read_text(), re.M)
+    if found is None:
+        raise SystemExit("template.yaml names no python Runtime")
+    return found.group(1)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class Lock:
     constrained_by_dev: bool = True
     # A requirements file of packages to leave out although a dependency asks for them.
     excludes: str | None = None
+    python: str = PYTHON_VERSION
 
     @property
     def path(self) -> str:
@@ -38,7 +48,13 @@ DEV = Lock("dev", ("api", "worker", "dev"), "x86_64-manylinux_2_36", constrained
 LOCKS = (
     DEV,
     Lock("worker", ("worker",), "x86_64-manylinux_2_36", excludes="locks/worker-excludes.txt"),
-    Lock("lambda", ("api",), "aarch64-manylinux2014", only_binary=True),
+    Lock(
+        "lambda",
+        ("api",),
+        "aarch64-manylinux2014",
+        only_binary=True,
+        python=lambda_python_version(),
+    ),
 )
 
 
@@ -58,7 +74,7 @@ def compile_command(
 ) -> list[str]:
     cmd = [uv(), "pip", "compile", "pyproject.toml", "--quiet"]
     cmd += [f"--extra={extra}" for extra in lock.extras]
-    cmd += ["--python-version", PYTHON_VERSION, "--python-platform", lock.platform]
+    cmd += ["--python-version", lock.python, "--python-platform", lock.platform]
     cmd += ["--generate-hashes", "--custom-compile-command", "make lock", "-o", str(output)]
     if lock.only_binary:
         cmd += ["--only-binary", ":all:"]

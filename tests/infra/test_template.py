@@ -396,9 +396,9 @@ def test_no_output_exposes_a_secret(template):
 # ---------------------------------------------------------------- control plane
 
 
-def test_functions_are_python311_arm64_built_by_the_makefile(template):
+def test_functions_are_python312_arm64_built_by_the_makefile(template):
     globals_ = template["Globals"]["Function"]
-    assert globals_["Runtime"] == "python3.11"
+    assert globals_["Runtime"] == "python3.12"
     assert globals_["Architectures"] == ["arm64"]
     functions = resources(template, "AWS::Serverless::Function")
     assert {f["Properties"]["Handler"] for f in functions.values()} == {

@@ -13,13 +13,9 @@ REPORTS_BUCKET = "voice-reports-test"
 
 def reset_control_plane() -> None:
     """Drops the per-process caches so the next request sees this test's environment."""
-    from functions.settings import get_settings
-    from functions.wiring import get_container
-    from voice.config import reset_config_cache
+    from functions.wiring import forget_process_state
 
-    get_settings.cache_clear()
-    get_container.cache_clear()
-    reset_config_cache()
+    forget_process_state()
 
 
 @dataclass

@@ -8,18 +8,23 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.store.errors import Conflict, StoreUnavailable
+from functions.store.errors import Conflict, Contended, StoreUnavailable
 
 
 @contextmanager
 def dynamo_errors() -> Iterator[None]:
-    """A failed condition becomes `Conflict`; any other failure `StoreUnavailable`."""
+    """A failed condition becomes `Conflict`, a collision with another transaction `Contended`,
+    any other failure `StoreUnavailable`."""
     try:
         yield
     except ClientError as exc:
         failed = _failed_conditions(exc)
         if failed is not None:
             raise Conflict(failed) from exc
+        if _contended(exc):
+            raise Contended(
+                "another request is writing the same items right now; try again in a second"
+            ) from exc
         raise _unavailable(exc) from exc
     except BotoCoreError as exc:
         raise _unavailable(exc) from exc
@@ -66,6 +71,16 @@ def _failed_conditions(exc: ClientError) -> list[bool] | None:
         if any(failed):
             return failed
     return None
+
+
+def _contended(exc: ClientError) -> bool:
+    # DynamoDB cancels a transaction that touches an item another transaction is writing.
+    code = exc.response["Error"]["Code"]
+    reasons = exc.response.get("CancellationReasons", [])
+    return code == "TransactionConflictException" or (
+        code == "TransactionCanceledException"
+        and any(r.get("Code") == "TransactionConflict" for r in reasons)
+    )
 
 
 def _unavailable(exc: Exception) -> StoreUnavailable:

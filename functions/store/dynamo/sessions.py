@@ -7,8 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from functions.domain.models import LIVE_STATUSES, Backlog, SessionEnd, SessionRecord, SessionStatus
+from functions.domain.models import (
+    LIVE_STATUSES,
+    Backlog,
+    IdempotencyClaim,
+    SessionEnd,
+    SessionRecord,
+    SessionStatus,
+)
 from functions.store.dynamo.calls import applied, dynamo_errors, query_pages, transact
+from functions.store.dynamo.idempotency import claim_key, claim_put, claim_record
 from functions.store.dynamo.items import (
     BY_STATE_INDEX,
     BY_USER_INDEX,
@@ -26,7 +34,7 @@ from functions.store.dynamo.items import (
     state_pk,
     ttl_after,
 )
-from functions.store.errors import Conflict, LimitExceeded
+from functions.store.errors import Conflict, Contended, LimitExceeded
 
 # Values for the condition `#s IN (:pending, :active)`: the session is still live.
 _LIVE = {":pending": SessionStatus.PENDING.value, ":active": SessionStatus.ACTIVE.value}
@@ -41,10 +49,15 @@ class SessionStore:
 
     # -- create -------------------------------------------------------------------------------
 
-    def create(self, rec: SessionRecord, max_live: int) -> None:
+    def create(
+        self, rec: SessionRecord, max_live: int, claim: IdempotencyClaim | None = None
+    ) -> IdempotencyClaim | None:
         """Writes a new session and takes one of the user's slots, atomically.
 
-        Raises `LimitExceeded` when the user already has `max_live` live sessions.
+        With a `claim`, the same transaction takes its `Idempotency-Key`: when another create
+        holds the key already, nothing is written and that create's claim is returned.
+        Raises `LimitExceeded` when the user already has `max_live` live sessions, and
+        `Contended` when a racing create holds the items and its claim cannot be read yet.
         """
         take_slot = {
             "TableName": self._table,
@@ -60,11 +73,40 @@ class SessionStore:
             "Item": session_item(rec),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        failed = transact(self._client, [{"Update": take_slot}, {"Put": put_session}])
-        if failed and failed[0]:
+        items: list[dict[str, Any]] = [{"Update": take_slot}, {"Put": put_session}]
+        if claim is not None:
+            items.append({"Put": claim_put(self._table, claim)})
+        try:
+            failed = transact(self._client, items)
+        except Contended:
+            held = self._held(claim)
+            if held is None:
+                raise
+            return held
+        if not failed:
+            return None
+        # The key is checked first: a retry that lost the race also finds the slots taken.
+        held = self._held(claim)
+        if held is not None:
+            return held
+        if failed[0]:
             raise LimitExceeded(max_live)
-        if failed:
-            raise Conflict(failed)
+        raise Conflict(failed)
+
+    def _held(self, claim: IdempotencyClaim | None) -> IdempotencyClaim | None:
+        """Whoever holds the key a failed create tried to take."""
+        if claim is None:
+            return None
+        return self.get_claim(claim.user_id, claim.key_hash, claim.created_at)
+
+    def get_claim(self, user_id: str, key_hash: str, now: datetime) -> IdempotencyClaim | None:
+        """The user's live claim on an `Idempotency-Key` (by its hash), if there is one."""
+        with dynamo_errors():
+            resp = self._client.get_item(
+                TableName=self._table, Key=claim_key(user_id, key_hash), ConsistentRead=True
+            )
+        item = resp.get("Item")
+        return claim_record(item, now) if item else None
 
     # -- reads --------------------------------------------------------------------------------
 
