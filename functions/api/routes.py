@@ -18,7 +18,7 @@ from functions.api.schemas import (
     SessionPublic,
     WebhookAck,
 )
-from functions.domain.errors import SessionLimitReached
+from functions.domain.errors import FleetAtCapacity, SessionLimitReached
 from functions.observability import metrics
 from functions.sessions.new_session import NewSession
 from functions.wiring import get_container
@@ -46,6 +46,9 @@ def create_session(
         created = sessions.create(user, NewSession(**request.model_dump()))
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
+        raise
+    except FleetAtCapacity:
+        metrics.add_metric(name="AdmissionRejected", unit="Count", value=1)
         raise
     metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
     return SessionCreated.model_validate(

@@ -12,6 +12,7 @@ from functions.domain.errors import ConfigUnavailable, NotFound
 from functions.domain.models import Backlog, SessionEnd, SessionRecord, SessionStatus
 from functions.observability import logger
 from functions.sessions import new_session as steps
+from functions.sessions.admission import Admission
 from functions.sessions.new_session import NewSession
 from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
@@ -56,6 +57,7 @@ class SessionService:
         clock: Clock = utcnow,
         reports: Reports | None = None,
         max_redispatch: int = 1,
+        admission: Admission | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
@@ -64,6 +66,7 @@ class SessionService:
         self._clock = clock
         self._reports = reports
         self._max_redispatch = max_redispatch
+        self._admission = admission
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -80,6 +83,8 @@ class SessionService:
         metadata = steps.checked_metadata(req, loaded.config.voice)
         dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
         record = steps.pending_record(user_id, dispatch, loaded, self._clock())
+        if self._admission is not None:
+            self._admission.admit(realtime.admission, record.created_at)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
         self._store.create(record, realtime.limits.max_sessions_per_user)
         logger.info(
