@@ -27,6 +27,8 @@ class Settings(BaseModel):
     # Re-dispatches of an agent that left a live call before the session is failed.
     max_redispatch: int = 1
     reports_bucket: str | None = None
+    # The agent watchdog's SQS queue; unset, a join schedules no check (the reaper still does).
+    agent_watchdog_queue_url: str | None = None
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_local(self) -> Settings:
@@ -66,6 +68,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         "METRICS_NAMESPACE": "metrics_namespace",
         "MAX_REDISPATCH": "max_redispatch",
         "REPORTS_BUCKET": "reports_bucket",
+        "AGENT_WATCHDOG_QUEUE_URL": "agent_watchdog_queue_url",
     }
     for var, field in mapping.items():
         if env.get(var):

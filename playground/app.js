@@ -13,6 +13,8 @@
   const ATTR_SEGMENT_ID = 'lk.segment_id';
   const ATTR_FINAL = 'lk.transcription_final';
   const ATTR_AGENT_STATE = 'lk.agent.state';
+  // The control plane tells the caller about the session on this data topic (e.g. no agent came).
+  const SESSION_TOPIC = 'voice.session';
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -25,6 +27,7 @@
     end: $('end'),
     unmuteAudio: $('unmute-audio'),
     error: $('error'),
+    notice: $('notice'),
     status: $('status'),
     agentJoined: $('agent-joined'),
     agentState: $('agent-state'),
@@ -208,7 +211,23 @@
       room = null;
       setBusy(false);
     });
+    r.on(E.DataReceived, (payload, _participant, _kind, topic) => {
+      if (topic === SESSION_TOPIC) onSessionNotice(payload);
+    });
     r.registerTextStreamHandler(TRANSCRIPTION_TOPIC, onTranscription);
+  }
+
+  function onSessionNotice(payload) {
+    let notice;
+    try {
+      notice = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return;
+    }
+    if (notice.status) setStatus(notice.status);
+    if (notice.end_reason) ui.ended.textContent = `now (${notice.end_reason})`;
+    ui.notice.textContent = notice.message || '';
+    ui.notice.hidden = !notice.message;
   }
 
   // ---------------------------------------------------------------- status polling
@@ -239,6 +258,7 @@
   async function startCall(event) {
     event.preventDefault();
     showError(null);
+    ui.notice.hidden = true;
     const key = ui.apiKey.value.trim();
     if (!key) {
       showError({ code: 'missing_api_key', message: 'type an API key (make dev prints one)' });

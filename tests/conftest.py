@@ -25,7 +25,11 @@ from tests.support.control_plane import (
 )
 from tests.support.ecs_agent import EcsAgent, serve_ecs_agent
 from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.fleet import report_capacity
 from tests.support.livekit import LiveKitServer, start_livekit_server, stop_process
+
+# The fleet the control_plane fixture reports: more slots than any test takes.
+FLEET_SLOTS = 1000
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +75,11 @@ def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def control_plane(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ControlPlane]:
-    """The API wired to moto, with users alice and bob, and LiveKit unreachable unless overridden."""
+    """The API wired to moto, with users alice and bob, and LiveKit unreachable unless overridden.
+
+    Admission by fleet capacity is on, as deployed: a worker with ample free slots has reported
+    in (a heartbeat written by the worker's own writer). Admission tests take it away or fill it.
+    """
     client = boto3.client("dynamodb")
     create_sessions_table(client, TABLE)
     boto3.client("s3").create_bucket(Bucket=REPORTS_BUCKET)
@@ -90,6 +98,7 @@ def control_plane(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contro
     for user in ("alice", "bob"):
         key, _ = get_container().keys.create(user)
         keys[user] = key
+    report_capacity(client, TABLE, free=FLEET_SLOTS)
     yield ControlPlane(table=TABLE, keys=keys, dynamodb=client, reports_bucket=REPORTS_BUCKET)
     reset_control_plane()
 

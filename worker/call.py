@@ -21,8 +21,10 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
+from voice.rooms import session_id_from_room
 from worker.agents import CallData, build_toolsets, first_agent
 from worker.emf import EmfEmitter
+from worker.gate import SessionGateReader, start_check
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
 from worker.pipeline import build_session, load_vad, resolve_profile, shared_ssl_context
@@ -57,6 +59,7 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["vad"] = load_vad(settings)
     proc.userdata["vad_settings"] = settings
     proc.userdata["ssl_context"] = shared_ssl_context()
+    proc.userdata["gate"] = SessionGateReader.from_env(WorkerEnv.from_env())
 
 
 def vad_for(proc: JobProcess, settings: VADSettings) -> vad.VAD:
@@ -254,9 +257,34 @@ class Call:
             self.log.exception("could not write the session report")
 
 
+async def admitted(setup: CallSetup, check: asyncio.Future[bool] | None) -> bool:
+    """The session check's answer; a table that cannot be read lets the call go on (the webhook
+    still closes a dead session's room)."""
+    if check is None:
+        return True
+    try:
+        return await check
+    except Exception as exc:
+        setup.log.warning("session check failed; starting the call", error=repr(exc))
+        return True
+
+
+async def refuse(setup: CallSetup) -> None:
+    """No agent for a session that is not live: the room is deleted and the job ends unjoined."""
+    setup.log.warning("session is not live: no agent, room closed")
+    setup.emf.emit({"JobsRefused": (1, "Count")}, session_id=setup.dispatch.session_id)
+    await setup.ctx.delete_room(setup.ctx.job.room.name)
+    setup.ctx.shutdown(reason="session not live")
+
+
 async def entrypoint(ctx: JobContext) -> None:
     setup = CallSetup.from_job(ctx)
+    # The room's name carries the session id the control plane gave it; metadata is secondary.
+    session_id = session_id_from_room(ctx.job.room.name) or setup.dispatch.session_id
+    check = start_check(ctx.proc.userdata.get("gate"), session_id)
     with setup.counted():
-        await unless_room_gone(
-            ctx, Call(setup).run(), ssl_context=ctx.proc.userdata.get("ssl_context")
-        )
+        call = Call(setup)
+        if not await admitted(setup, check):
+            await refuse(setup)
+            return
+        await unless_room_gone(ctx, call.run(), ssl_context=ctx.proc.userdata.get("ssl_context"))

@@ -11,6 +11,8 @@ from voice.config.schema import VoiceConfig, WorkerSettings
 from worker.call import entrypoint, prewarm
 from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, JobSlots, TaskProtection
+from worker.gate import dynamodb_client
+from worker.heartbeat import CapacityReporter, HeartbeatWriter
 from worker.settings import WorkerEnv
 
 PRELOAD_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
@@ -52,8 +54,11 @@ class VoiceAgentServer(AgentServer):
     """An `AgentServer` that also owns the fleet monitor, so protection is released on close."""
 
     fleet: FleetMonitor | None = None
+    capacity: CapacityReporter | None = None
 
     async def aclose(self) -> None:
+        if self.capacity is not None:
+            await self.capacity.aclose()
         if self.fleet is not None:
             await self.fleet.aclose()
         await super().aclose()
@@ -83,4 +88,26 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
     )
     server.on("worker_started", monitor.start)
     server.fleet = monitor
+    server.capacity = capacity_reporter(server, settings, env)
+    server.on("worker_started", server.capacity.start)
+    server.on("worker_registered", server.capacity.registered)
     return server
+
+
+def capacity_reporter(
+    server: VoiceAgentServer, settings: WorkerSettings, env: WorkerEnv
+) -> CapacityReporter:
+    """Heartbeats to the sessions table when there is one; FreeSlots / TotalSlots EMF always."""
+    writer = None
+    if env.sessions_table:
+        writer = HeartbeatWriter(
+            dynamodb_client(), env.sessions_table, settings.agent_name, settings.heartbeat_interval
+        )
+    return CapacityReporter(
+        server,
+        writer,
+        # JobSlots makes the worker full at exactly max_jobs: every one of them is a free slot.
+        total=settings.max_jobs,
+        interval=settings.heartbeat_interval,
+        emf=EmfEmitter(env.metrics_namespace),
+    )

@@ -19,6 +19,9 @@ class WorkerEnv(BaseModel):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     reports_bucket: str | None = None
+    # The control plane's table: the session check reads it, heartbeats go to it. Unset, the
+    # worker runs on its own (no check, no heartbeat), as in the worker-only tests.
+    sessions_table: str | None = None
     reports_dir: str = "./reports"
     metrics_namespace: str = Field(default="VoiceAgents", min_length=1)
     ecs_agent_uri: str | None = None

@@ -18,7 +18,7 @@ from functions.api.schemas import (
     SessionPublic,
     WebhookAck,
 )
-from functions.domain.errors import SessionLimitReached
+from functions.domain.errors import FleetAtCapacity, SessionLimitReached
 from functions.observability import metrics
 from functions.sessions.new_session import NewSession
 from functions.wiring import get_container
@@ -53,6 +53,9 @@ def create_session(
         created = sessions.create(user, NewSession(**request.model_dump()), idempotency_key)
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
+        raise
+    except FleetAtCapacity:
+        metrics.add_metric(name="AdmissionRejected", unit="Count", value=1)
         raise
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -38,6 +38,9 @@ class SessionCreated(BaseModel):
     url: str
     expires_at: datetime
     token_expires_at: datetime
+    join_by: datetime | None = Field(
+        default=None, description="join before this, or the session expires (never_joined)"
+    )
     status: SessionStatus
 
 
@@ -62,6 +65,7 @@ class SessionPublic(BaseModel):
     created_at: datetime
     expires_at: datetime
     token_expires_at: datetime
+    join_by: datetime | None = None
     joined_at: datetime | None
     agent_joined: bool
     agent_joined_at: datetime | None

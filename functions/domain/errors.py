@@ -44,6 +44,14 @@ class IdempotencyKeyInUse(DomainError, status_code=409, code="idempotency_key_in
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class FleetAtCapacity(DomainError, status_code=503, code="fleet_at_capacity"):
+    """No worker has a free slot for one more session; `Retry-After` says when to try again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class DependencyUnavailable(DomainError, status_code=503, code="dependency_unavailable"):
     """The table or LiveKit cannot be reached; retrying later helps."""
 

@@ -1,4 +1,4 @@
-"""Room events from LiveKit's signed webhooks, in our own shape (no protobufs past the store)."""
+"""Events the control plane reacts to: LiveKit room events, and its own delayed agent checks."""
 
 from __future__ import annotations
 
@@ -16,3 +16,12 @@ class RoomEvent(BaseModel):
     room_name: str
     participant_is_agent: bool = False
     created_at: datetime | None = None
+
+
+class AgentCheck(BaseModel):
+    """A delayed look at a joined call: has its agent arrived? `attempt` 0 is the first look."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    session_id: str
+    attempt: int = 0

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from voice.config.schema import AgentType
+from voice.table import SessionGate
 
 
 class SessionStatus(StrEnum):
@@ -50,8 +51,10 @@ class SessionRecord(_Record):
     created_at: datetime
     # When the session ends at the latest: creation (then join) + max_session_duration.
     expires_at: datetime
-    # A pending session whose caller has not joined by then is expired.
+    # The caller's token stops working then (reconnects during a live call use it).
     token_expires_at: datetime
+    # A pending session whose caller has not joined by then is expired; None on older records.
+    join_by: datetime | None = None
     joined_at: datetime | None = None
     agent_joined_at: datetime | None = None
     agent_left_at: datetime | None = None
@@ -62,6 +65,11 @@ class SessionRecord(_Record):
     max_session_duration: int
     redispatch_count: int = 0
     room_delete_pending: bool = False
+
+    @property
+    def gate(self) -> SessionGate:
+        """The status and join window that decide whether its room may have an agent."""
+        return SessionGate(status=self.status.value, join_by=self.join_by)
 
 
 class SessionEnd(_Record):

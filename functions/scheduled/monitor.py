@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.observability import logger
 from functions.scheduled.job import publish, scheduled_handler
+from functions.sessions.admission import Admission
+from functions.sessions.service import utcnow
+from functions.store.errors import StoreError
 from functions.wiring import get_container
 
 
 async def check_once() -> dict[str, Any]:
-    health = await get_container().sessions.health()
+    container = get_container()
+    health = await container.sessions.health()
     publish(
         {
             "LiveKitReachable": 1 if health.livekit_connected else 0,
@@ -17,12 +22,31 @@ async def check_once() -> dict[str, Any]:
             "ActiveRooms": health.active_rooms,
         }
     )
+    publish_capacity(container.admission)
     return {
         "status": health.status,
         "livekit_connected": health.livekit_connected,
         "active_sessions": health.active_sessions,
         "active_rooms": health.active_rooms,
     }
+
+
+def publish_capacity(admission: Admission) -> None:
+    """The fleet as admission sees it; FleetAvailableSlots below 1 scales the workers out."""
+    try:
+        cap = admission.capacity(utcnow())
+    except StoreError:
+        logger.warning("fleet capacity not read")
+        return
+    publish(
+        {
+            "FleetFreeSlots": cap.free_slots,
+            "FleetTotalSlots": cap.total_slots,
+            "FleetWorkers": cap.workers,
+            "UnjoinedSessions": cap.unjoined,
+            "FleetAvailableSlots": cap.available,
+        }
+    )
 
 
 handler = scheduled_handler(check_once)

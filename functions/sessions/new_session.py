@@ -73,6 +73,7 @@ def pending_record(
     user_id: str, dispatch: DispatchMetadata, loaded: LoadedConfig, now: datetime
 ) -> SessionRecord:
     limits = loaded.config.voice.realtime.limits
+    token_expires_at = now + timedelta(hours=limits.token_ttl_hours)
     return SessionRecord(
         session_id=dispatch.session_id,
         user_id=user_id,
@@ -84,7 +85,9 @@ def pending_record(
         status=SessionStatus.PENDING,
         created_at=now,
         expires_at=now + timedelta(seconds=limits.max_session_duration),
-        token_expires_at=now + timedelta(hours=limits.token_ttl_hours),
+        token_expires_at=token_expires_at,
+        # No later than the token: a join needs a token that still works.
+        join_by=min(token_expires_at, now + timedelta(seconds=limits.join_timeout)),
         config_version=loaded.version,
         max_session_duration=limits.max_session_duration,
     )

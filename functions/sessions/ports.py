@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.domain.events import RoomEvent
+from functions.domain.events import AgentCheck, RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
@@ -18,6 +18,7 @@ from functions.domain.models import (
     SessionEnd,
     SessionRecord,
 )
+from voice.table import Heartbeat
 
 
 class SessionStorage(Protocol):
@@ -41,6 +42,17 @@ class SessionStorage(Protocol):
     def mark_room_delete_pending(self, session_id: str, at: datetime) -> bool: ...
 
 
+class FleetStorage(Protocol):
+    def heartbeats(self, now: datetime) -> list[Heartbeat]: ...
+    def count_unjoined(self, now: datetime) -> int: ...
+
+
+class AgentCheckQueue(Protocol):
+    """Delivers an agent check back to the watchdog after a delay (SQS in AWS and locally)."""
+
+    def schedule(self, check: AgentCheck, delay_seconds: int) -> None: ...
+
+
 class ApiKeyStorage(Protocol):
     def put(self, rec: ApiKeyRecord) -> None: ...
     def get_by_hash(self, key_hash: str) -> ApiKeyRecord | None: ...
@@ -53,6 +65,8 @@ class Rooms(Protocol):
     async def delete_room(self, room_name: str) -> None: ...
     async def list_participants(self, room_name: str) -> list[tuple[str, bool]]: ...
     async def dispatch_agent(self, room_name: str, agent_name: str, metadata: str) -> None: ...
+    async def agent_on_its_way(self, room_name: str) -> bool: ...
+    async def send_data(self, room_name: str, topic: str, payload: bytes) -> None: ...
 
 
 class JoinTokens(Protocol):

@@ -18,6 +18,7 @@ from functions.domain.models import (
 )
 from functions.observability import logger
 from functions.sessions import new_session as steps
+from functions.sessions.admission import Admission
 from functions.sessions.idempotency import KeyedCreate
 from functions.sessions.new_session import NewSession
 from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
@@ -65,6 +66,7 @@ class SessionService:
         clock: Clock = utcnow,
         reports: Reports | None = None,
         max_redispatch: int = 1,
+        admission: Admission | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
@@ -73,6 +75,7 @@ class SessionService:
         self._clock = clock
         self._reports = reports
         self._max_redispatch = max_redispatch
+        self._admission = admission
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -96,6 +99,8 @@ class SessionService:
         metadata = steps.checked_metadata(req, loaded.config.voice)
         dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
         record = steps.pending_record(user_id, dispatch, loaded, self._clock())
+        if self._admission is not None:
+            self._admission.admit(realtime.admission, record.created_at)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
         claim = None if keyed is None else keyed.claim(record, token, self._tokens.url)
         try:

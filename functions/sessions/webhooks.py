@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from functions.domain.events import RoomEvent
 from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
+from functions.sessions.authority import RoomGuard
 from functions.sessions.ports import Rooms, SessionStorage, WebhookVerifier
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
+from functions.sessions.watchdog import AgentWatchdog
 from functions.store.errors import StoreUnavailable
 from voice.rooms import session_id_from_room
 
@@ -30,6 +32,8 @@ class WebhookService:
     rooms: Rooms
     verifier: WebhookVerifier
     clock: Clock
+    guard: RoomGuard | None = None
+    watchdog: AgentWatchdog | None = None
 
     @translated
     async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
@@ -39,9 +43,13 @@ class WebhookService:
     async def _apply(self, ev: RoomEvent) -> WebhookOutcome:
         session_id = session_id_from_room(ev.room_name)
         rec = self.store.get(session_id, self.clock()) if session_id else None
+        at = ev.created_at or self.clock()
+        if session_id and self.guard is not None:
+            closed = await self.guard.close_if_not_live(ev, session_id, rec, at)
+            if closed:
+                return WebhookOutcome(session_id, closed)
         if rec is None or rec.room_name != ev.room_name:
             return WebhookOutcome(None, "ignored: not a session room")
-        at = ev.created_at or self.clock()
         log = {"session_id": rec.session_id, "room": rec.room_name, "event": ev.event}
 
         if ev.event == "room_started" or (
@@ -50,6 +58,8 @@ class WebhookService:
             expires = at + timedelta(seconds=rec.max_session_duration)
             changed = self.store.mark_active(rec.session_id, at, expires)
             logger.info("caller joined" if changed else "no change", extra=log)
+            if changed and self.watchdog is not None:
+                self.watchdog.caller_joined(rec)
             return WebhookOutcome(rec.session_id, "activated" if changed else "unchanged")
 
         if ev.event == "participant_joined" and ev.participant_is_agent:

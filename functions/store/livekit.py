@@ -170,6 +170,38 @@ class LiveKitRooms:
         except Exception as exc:
             raise StoreUnavailable(f"LiveKit agent dispatch failed: {exc}") from exc
 
+    async def agent_on_its_way(self, room_name: str) -> bool:
+        """True when a worker has taken one of the room's dispatches and its job is still
+        pending or running: the agent is coming, only slowly (a process still starting)."""
+        from livekit import api
+        from livekit.protocol.agent import JobStatus
+
+        try:
+            async with self._client() as lk:
+                found = await lk.agent_dispatch.list_dispatch(room_name=room_name)
+        except api.TwirpError as exc:
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                return False
+            raise StoreUnavailable(f"LiveKit refused the dispatch list: {exc.code}") from exc
+        except Exception as exc:
+            raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
+        under_way = (JobStatus.JS_PENDING, JobStatus.JS_RUNNING)
+        return any(job.state.status in under_way for d in found for job in d.state.jobs)
+
+    async def send_data(self, room_name: str, topic: str, payload: bytes) -> None:
+        """A reliable data message to everyone in the room, on `topic`."""
+        from livekit import api
+
+        try:
+            async with self._client() as lk:
+                await lk.room.send_data(
+                    api.SendDataRequest(
+                        room=room_name, data=payload, kind=api.DataPacket.Kind.RELIABLE, topic=topic
+                    )
+                )
+        except Exception as exc:
+            raise StoreUnavailable(f"LiveKit did not take the data message: {exc}") from exc
+
 
 def _http_url(url: str) -> str:
     # The server API speaks HTTP(S) on the same host as the WebSocket signalling URL.

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+import yaml
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from infra.local.aws import bootstrap, local_aws_env, start_moto
 from infra.local.keys import seed_api_keys
-from infra.local.paths import CONFIG_FILE
+from infra.local.paths import CONFIG_FILE, STATE_DIR
 
 
 def configure_local_env(endpoint: str) -> None:
@@ -18,7 +21,18 @@ def configure_local_env(endpoint: str) -> None:
     os.environ.setdefault("LIVEKIT_URL", "ws://127.0.0.1:7880")
     os.environ.setdefault("LIVEKIT_API_KEY", DEV_LIVEKIT_KEY)
     os.environ.setdefault("LIVEKIT_API_SECRET", DEV_LIVEKIT_SECRET)
-    os.environ.setdefault("VOICE_CONFIG_URI", str(CONFIG_FILE))
+    os.environ.setdefault("VOICE_CONFIG_URI", str(config_without_admission()))
+
+
+def config_without_admission() -> Path:
+    """The shipped config with admission off: no worker runs here to report free slots, and
+    every create would be refused with fleet_at_capacity."""
+    data = yaml.safe_load(CONFIG_FILE.read_text())
+    data["voice"]["realtime"].setdefault("admission", {})["enabled"] = False
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    path = STATE_DIR / "voice_config.api.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def main() -> int:
@@ -33,6 +47,7 @@ def main() -> int:
     base = f"http://{host}:{port}/voice/realtime"
     print(f"AWS emulator: {endpoint}")
     print(f"LiveKit:      {os.environ['LIVEKIT_URL']}")
+    print(f"Config:       {os.environ['VOICE_CONFIG_URI']}  (admission off: no worker here)")
     print(f"API:          {base}  (docs: http://{host}:{port}/docs)")
     for key, user in pairs:
         print(f"API key:      {key}  (user {user})")

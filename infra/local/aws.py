@@ -16,6 +16,9 @@ LOCAL_CONFIG_BUCKET = "voice-config-local"
 LOCAL_REPORTS_BUCKET = "voice-reports-local"
 CONFIG_KEY = "voice_config.yaml"
 CONFIG_URI_PARAMETER = "/voice/config-uri"
+WATCHDOG_QUEUE = "voice-agent-watchdog-local"
+# moto's default account: queue URLs are <endpoint>/<account>/<name>.
+MOTO_ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # The emulator takes any credentials; fixed ones keep a developer's real AWS profile out of it.
 LOCAL_CREDENTIAL = "local"
@@ -30,7 +33,12 @@ def local_aws_env(endpoint: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIAL,
         "SESSIONS_TABLE": LOCAL_TABLE,
         "REPORTS_BUCKET": LOCAL_REPORTS_BUCKET,
+        "AGENT_WATCHDOG_QUEUE_URL": watchdog_queue_url(endpoint),
     }
+
+
+def watchdog_queue_url(endpoint: str) -> str:
+    return f"{endpoint}/{MOTO_ACCOUNT}/{WATCHDOG_QUEUE}"
 
 
 def local_client(service: str, endpoint: str) -> Any:
@@ -47,7 +55,8 @@ def local_client(service: str, endpoint: str) -> Any:
 
 
 def bootstrap(endpoint: str) -> None:
-    """Creates what template.yaml would: the sessions table, the buckets and the config parameter."""
+    """Creates what template.yaml would: the sessions table, the buckets, the config parameter and
+    the agent watchdog's queue."""
     ddb = local_client("dynamodb", endpoint)
     if LOCAL_TABLE not in ddb.list_tables()["TableNames"]:
         create_sessions_table(ddb, LOCAL_TABLE)
@@ -55,6 +64,9 @@ def bootstrap(endpoint: str) -> None:
     for bucket in (LOCAL_CONFIG_BUCKET, LOCAL_REPORTS_BUCKET):
         s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=LOCAL_CONFIG_BUCKET, Key=CONFIG_KEY, Body=CONFIG_FILE.read_bytes())
+    url = local_client("sqs", endpoint).create_queue(QueueName=WATCHDOG_QUEUE)["QueueUrl"]
+    if url != watchdog_queue_url(endpoint):
+        raise RuntimeError(f"the emulator named the watchdog queue {url}, not the expected URL")
     local_client("ssm", endpoint).put_parameter(
         Name=CONFIG_URI_PARAMETER,
         Value=f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}",

@@ -22,6 +22,7 @@ from infra.local.aws import LOCAL_TABLE, local_aws_env, local_client
 from infra.local.keys import seed_api_keys
 from infra.local.livekit import find_livekit_server, livekit_yaml
 from infra.local.paths import CONFIG_FILE, ROOT, STATE_DIR
+from worker.heartbeat import FIRST_HEARTBEAT
 
 HOST = "127.0.0.1"
 
@@ -203,6 +204,10 @@ class LocalStack:
         self._wait("api", f"{self.api_url}/openapi.json", 60)
         self.api_keys = seed_api_keys(self.moto_url, self.opts.api_keys)
 
+    def start_watchdog(self) -> None:
+        """The agent watchdog: what SQS → Lambda does in AWS, fed from the emulator's queue."""
+        self._spawn("watchdog", [sys.executable, "-m", "infra.local.watchdog"], self.base_env())
+
     def start_worker(
         self, name: str = "worker", health_port: int | None = None, timeout: float = 90
     ) -> None:
@@ -215,9 +220,13 @@ class LocalStack:
         self._spawn(name, [sys.executable, "-m", "worker", "dev"], env)
         self._wait(name, f"http://{HOST}:{port}/", timeout)
         # Health answers before the worker has registered with LiveKit, and a room created in
-        # between gets its agent dispatch dropped: ready means registered.
+        # between gets its agent dispatch dropped: ready means registered, and (its first
+        # heartbeat in the table) counted by admission.
         deadline = time.monotonic() + timeout
-        while "registered worker" not in log.read_bytes()[offset:].decode(errors="replace"):
+        while not all(
+            mark in log.read_bytes()[offset:].decode(errors="replace")
+            for mark in ("registered worker", FIRST_HEARTBEAT)
+        ):
             if self.procs[name].poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{name} did not register with LiveKit:\n{tail}")
@@ -257,6 +266,7 @@ class LocalStack:
         try:
             self.start_moto()
             self.start_api()
+            self.start_watchdog()
             self.start_livekit()
             if self.opts.start_worker:
                 self.start_worker()
@@ -271,7 +281,7 @@ class LocalStack:
         self._reaper_stop.set()
         # Worker first, so it drains while LiveKit and the API are still there.
         workers = [name for name in self.procs if name.startswith("worker")]
-        for name in [*workers, "livekit", "api", "aws"]:
+        for name in [*workers, "livekit", "watchdog", "api", "aws"]:
             proc = self.procs.pop(name, None)
             if proc is not None:
                 stop_process(proc)

@@ -244,3 +244,12 @@ def test_validate_command_fails_on_a_bad_config(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "voice.realtime.limits.max_sessions_per_user: must be >= 1 (got 0)" in done.stderr
     assert str(bad) in done.stderr
+
+
+def test_agent_watchdog_checks_back_off_up_to_max_delay() -> None:
+    from voice.config.schema import AgentWatchdogSettings
+
+    defaults = AgentWatchdogSettings()
+    assert [defaults.delay(n) for n in range(6)] == [3, 4, 4, 4, 4, 4]
+    slow = AgentWatchdogSettings(first_check=2, backoff=2.0, max_delay=30)
+    assert [slow.delay(n) for n in range(5)] == [2, 4, 8, 16, 30]

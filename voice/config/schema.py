@@ -151,6 +151,9 @@ class LimitSettings(_Section):
     max_session_duration: Annotated[int, Field(ge=10, le=86400)] = 3600
     token_ttl_hours: Annotated[float, Field(gt=0.0, le=24.0)] = 2
     max_metadata_bytes: Annotated[int, Field(ge=0, le=16384)] = 2048
+    # Seconds a new session has for its caller to join; then it expires and its token no longer
+    # brings an agent. The token itself lives token_ttl_hours (reconnects in a live call).
+    join_timeout: Annotated[int, Field(ge=1, le=86400)] = 120
 
 
 class WorkerSettings(_Section):
@@ -169,6 +172,32 @@ class WorkerSettings(_Section):
     initialize_process_timeout: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
     # Preloading the local end-of-turn model costs about 250 MB per process.
     preload_turn_detector: bool = False
+    # Seconds between capacity heartbeats; a heartbeat counts for admission 3 intervals long.
+    heartbeat_interval: Annotated[float, Field(ge=1.0, le=60.0)] = 5.0
+
+
+class AgentWatchdogSettings(_Section):
+    """After a caller joins: no agent within `first_check` seconds means dispatch again."""
+
+    first_check: Annotated[int, Field(ge=1, le=60)] = 3
+    # Each later check waits `backoff` times longer than the one before, at most `max_delay`.
+    backoff: Annotated[float, Field(ge=1.0, le=4.0)] = 1.5
+    max_delay: Annotated[int, Field(ge=1, le=900)] = 4
+    # Dispatches the watchdog makes before it fails the session (end_reason no_agent_available).
+    max_dispatches: Annotated[int, Field(ge=0, le=20)] = 5
+
+    def delay(self, attempt: int) -> int:
+        """Seconds before check number `attempt` (0 = the first, right after the join)."""
+        if attempt == 0:
+            return self.first_check
+        return min(self.max_delay, round(self.first_check * self.backoff**attempt))
+
+
+class AdmissionSettings(_Section):
+    """POST /session is refused (503 fleet_at_capacity) when no worker has a free slot."""
+
+    enabled: bool = True
+    retry_after: Annotated[int, Field(ge=1, le=3600)] = 5
 
 
 class RealtimeSettings(_Section):
@@ -181,6 +210,8 @@ class RealtimeSettings(_Section):
     audio: AudioSettings = AudioSettings()
     limits: LimitSettings = LimitSettings()
     worker: WorkerSettings = WorkerSettings()
+    agent_watchdog: AgentWatchdogSettings = AgentWatchdogSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     mcp_servers: list[MCPServer] = []
 
 

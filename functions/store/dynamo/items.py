@@ -13,6 +13,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from functions.domain.models import ApiKeyRecord, Backlog, SessionRecord, SessionStatus
 from functions.store.errors import BadCursor
+from voice.table import session_key
+
+__all__ = ["session_key"]  # defined in voice.table: the worker reads sessions by the same key
 
 BY_USER_INDEX = "by-user"
 BY_STATE_INDEX = "by-state"
@@ -31,10 +34,6 @@ def iso(value: datetime) -> str:
 
 def ttl_after(at: datetime) -> int:
     return int((at + RETENTION).timestamp())
-
-
-def session_key(session_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
 
 
 def counter_key(user_id: str) -> dict[str, Any]:
@@ -85,11 +84,14 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
         "gsi1pk": f"USER#{rec.user_id}",
         "gsi1sk": f"{iso(rec.created_at)}#{rec.session_id}",
         "gsi2pk": state_pk(rec.status),
-        "gsi2sk": iso(rec.token_expires_at),
+        # A pending session is due (for the reaper) at the end of its join window.
+        "gsi2sk": iso(rec.join_by or rec.token_expires_at),
         "ttl": ttl_after(rec.token_expires_at),
     }
     if rec.voice_profile is not None:
         values["voice_profile"] = rec.voice_profile
+    if rec.join_by is not None:
+        values["join_by"] = iso(rec.join_by)
     return serialize(values)
 
 

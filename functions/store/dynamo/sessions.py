@@ -179,12 +179,13 @@ class SessionStore:
     # -- transitions --------------------------------------------------------------------------
 
     def mark_active(self, session_id: str, joined_at: datetime, expires_at: datetime) -> bool:
-        """pending -> active. False when the session was not pending (replay or race)."""
+        """pending -> active. False when the session was not pending (replay or race), or the
+        join came after its join window."""
         return self._conditional_update(
             session_id,
             "SET #s = :active, joined_at = :joined, expires_at = :exp, gsi2pk = :gpk, "
             "gsi2sk = :exp, #ttl = :ttl",
-            "#s = :pending",
+            "#s = :pending AND (attribute_not_exists(join_by) OR join_by >= :joined)",
             _LIVE
             | {
                 ":joined": iso(joined_at),

@@ -1,0 +1,92 @@
+"""Items both planes touch in the sessions table: a session's gate (API writes, worker reads) and
+worker heartbeats (worker writes, API reads). Plain typed attribute dicts: no plane-specific code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+SESSION_SK = "SESSION"
+FLEET_PK = "FLEET"
+# Heartbeats stay readable this long after they lapse (for a post-mortem), then TTL collects them.
+HEARTBEAT_RETENTION = timedelta(hours=1)
+# A worker may read a session a moment before the webhook of the caller's join is applied:
+# a pending session stays admissible this long past its join window on the worker's side.
+JOIN_GRACE = timedelta(seconds=5)
+
+
+# What a gate reader fetches: the `ProjectionExpression` (and its names) of a GetItem.
+GATE_PROJECTION = "#s, join_by"
+GATE_NAMES = {"#s": "status"}
+
+
+def session_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": SESSION_SK}}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class SessionGate(BaseModel):
+    """What decides whether a session's room may have an agent: its status and join window."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: str
+    join_by: datetime | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> SessionGate:
+        join_by = item.get("join_by", {}).get("S")
+        return cls(
+            status=item["status"]["S"], join_by=datetime.fromisoformat(join_by) if join_by else None
+        )
+
+    def admits_agent(self, now: datetime, grace: timedelta = timedelta(0)) -> bool:
+        """Active, or pending inside its join window (plus `grace`); nothing else gets an agent."""
+        if self.status == "active":
+            return True
+        if self.status != "pending":
+            return False
+        return self.join_by is None or now <= self.join_by + grace
+
+
+class Heartbeat(BaseModel):
+    """One worker's report of its capacity; it counts until `valid_until`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    worker_id: str
+    agent_name: str
+    free_slots: int
+    total_slots: int
+    at: datetime
+    valid_until: datetime
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "pk": {"S": FLEET_PK},
+            "sk": {"S": f"WORKER#{self.worker_id}"},
+            "type": {"S": "heartbeat"},
+            "worker_id": {"S": self.worker_id},
+            "agent_name": {"S": self.agent_name},
+            "free_slots": {"N": str(self.free_slots)},
+            "total_slots": {"N": str(self.total_slots)},
+            "at": {"S": _iso(self.at)},
+            "valid_until": {"S": _iso(self.valid_until)},
+            "ttl": {"N": str(int((self.valid_until + HEARTBEAT_RETENTION).timestamp()))},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Heartbeat:
+        return cls(
+            worker_id=item["worker_id"]["S"],
+            agent_name=item["agent_name"]["S"],
+            free_slots=int(item["free_slots"]["N"]),
+            total_slots=int(item["total_slots"]["N"]),
+            at=datetime.fromisoformat(item["at"]["S"]),
+            valid_until=datetime.fromisoformat(item["valid_until"]["S"]),
+        )
