@@ -6,14 +6,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from functions.api.schemas import SessionPublic
+from functions.domain.models import SessionRecord
 from functions.sessions.auth import ApiKeyService
+from functions.sessions.customer_webhooks import CustomerWebhooks, RetryPolicy
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
+from functions.sessions.transcripts import CallReports
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, SessionStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
+from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
+from functions.store.webhook_sender import HttpWebhookSender
 from voice.config import get_config
 
 
@@ -26,6 +32,8 @@ class Container:
     keys: ApiKeyService
     webhooks: WebhookService
     reaper: Reaper
+    call_reports: CallReports
+    customer_webhooks: CustomerWebhooks
 
 
 def dynamodb_client() -> Any:
@@ -44,6 +52,8 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     store = SessionStore(client, settings.sessions_table)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
+    call_reports = CallReports(reports, get_config)
+    customer_webhooks = customer_webhooks_for(settings, store, call_reports)
     sessions = SessionService(
         store,
         rooms,
@@ -52,6 +62,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         utcnow,
         reports,
         settings.max_redispatch,
+        on_finished=customer_webhooks.finished,
     )
     return Container(
         settings=settings,
@@ -59,8 +70,42 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         rooms=rooms,
         sessions=sessions,
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
-        webhooks=WebhookService(sessions, store, rooms, LiveKitWebhooks(settings.livekit), utcnow),
+        webhooks=WebhookService(
+            sessions,
+            store,
+            rooms,
+            LiveKitWebhooks(settings.livekit),
+            utcnow,
+            on_joined=customer_webhooks.started_if_ready,
+        ),
         reaper=Reaper(sessions, utcnow),
+        call_reports=call_reports,
+        customer_webhooks=customer_webhooks,
+    )
+
+
+def customer_webhooks_for(
+    settings: Settings, store: SessionStore, call_reports: CallReports
+) -> CustomerWebhooks:
+    def present(rec: SessionRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
+        # The webhook's session is exactly what GET /session/{id} answers.
+        public = SessionPublic.of(rec, usage, call_reports.recording_url(rec))
+        return public.model_dump(mode="json")
+
+    return CustomerWebhooks(
+        store=store,
+        reports=call_reports,
+        outbox=SqsOutbox(settings.webhook_queue_url, settings.webhook_dlq_url),
+        sender=HttpWebhookSender(),
+        config=get_config,
+        clock=utcnow,
+        present=present,
+        secret=settings.webhook_secret,
+        retry=RetryPolicy(
+            base_seconds=settings.webhook_retry_base_seconds,
+            window_seconds=settings.webhook_retry_window_seconds,
+            report_wait_seconds=settings.webhook_report_wait_seconds,
+        ),
     )
 
 

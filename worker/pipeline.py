@@ -74,12 +74,13 @@ def _client_kwargs(base_url: str | None, env: WorkerEnv) -> dict[str, Any]:
     return kwargs
 
 
-def stt_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
-    """`openai.STT` keyword arguments: a fixed language, or detection when none is set."""
+def stt_options(
+    config: VoiceConfig, env: WorkerEnv, language_override: str | None = None
+) -> dict[str, Any]:
+    """`openai.STT` keyword arguments: the call's language, the config's, or detection."""
     cfg = config.voice.providers.openai.stt
-    language: dict[str, Any] = (
-        {"language": cfg.language} if cfg.language else {"detect_language": True}
-    )
+    chosen = language_override or cfg.language
+    language: dict[str, Any] = {"language": chosen} if chosen else {"detect_language": True}
     return {"model": cfg.model, **language, **_client_kwargs(cfg.base_url, env)}
 
 
@@ -108,8 +109,8 @@ def tts_options(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> d
     }
 
 
-def build_stt(config: VoiceConfig, env: WorkerEnv) -> stt.STT:
-    return openai.STT(**stt_options(config, env))
+def build_stt(config: VoiceConfig, env: WorkerEnv, language: str | None = None) -> stt.STT:
+    return openai.STT(**stt_options(config, env, language))
 
 
 def build_llm(config: VoiceConfig, env: WorkerEnv) -> llm.LLM:
@@ -128,10 +129,11 @@ def build_session(
     vad_model: vad.VAD | None,
     userdata: UserdataT | None = None,
     llm_model: llm.LLM | None = None,
+    language: str | None = None,
 ) -> AgentSession[UserdataT]:
     """The session for one call; `llm_model` lets tests run the same build with a fake."""
     return AgentSession(
-        stt=build_stt(config, env),
+        stt=build_stt(config, env, language),
         llm=llm_model or build_llm(config, env),
         tts=build_tts(config, profile, env),
         vad=vad_model,

@@ -16,3 +16,16 @@ class RoomEvent(BaseModel):
     room_name: str
     participant_is_agent: bool = False
     created_at: datetime | None = None
+
+
+class OutboxMessage(BaseModel):
+    """A customer webhook waiting in the outbox queue: which event, for which session, how far."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    session_id: str
+    created_at: datetime
+    # Failed deliveries so far; the retry schedule and the dead letter go by it.
+    attempt: int = 0

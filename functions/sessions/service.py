@@ -56,6 +56,7 @@ class SessionService:
         clock: Clock = utcnow,
         reports: Reports | None = None,
         max_redispatch: int = 1,
+        on_finished: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
@@ -64,6 +65,8 @@ class SessionService:
         self._clock = clock
         self._reports = reports
         self._max_redispatch = max_redispatch
+        # Told the id of each session this process moved to a terminal state (customer webhooks).
+        self._on_finished = on_finished
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -78,7 +81,8 @@ class SessionService:
         loaded = self.loaded_config()
         realtime = steps.require_enabled(loaded.config.voice)
         metadata = steps.checked_metadata(req, loaded.config.voice)
-        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
+        overrides = steps.checked_overrides(req, realtime)
+        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides)
         record = steps.pending_record(user_id, dispatch, loaded, self._clock())
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
         self._store.create(record, realtime.limits.max_sessions_per_user)
@@ -147,6 +151,8 @@ class SessionService:
                 "session finished",
                 extra={"session_id": rec.session_id, "status": status.value, "reason": reason},
             )
+            if self._on_finished is not None:
+                self._on_finished(rec.session_id)
         return changed
 
     async def _delete_room(self, rec: SessionRecord) -> bool:
@@ -172,6 +178,7 @@ class SessionService:
                 initial_greeting=False,
                 voice_profile=rec.voice_profile,
                 metadata=rec.metadata,
+                **rec.overrides.model_dump(),
             )
             agent_name = self.loaded_config().config.realtime.worker.agent_name
             try:

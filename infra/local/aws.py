@@ -16,6 +16,10 @@ LOCAL_CONFIG_BUCKET = "voice-config-local"
 LOCAL_REPORTS_BUCKET = "voice-reports-local"
 CONFIG_KEY = "voice_config.yaml"
 CONFIG_URI_PARAMETER = "/voice/config-uri"
+LOCAL_WEBHOOK_QUEUE = "voice-webhooks-local"
+LOCAL_WEBHOOK_DLQ = "voice-webhooks-dlq-local"
+# moto's account id: queue URLs are <endpoint>/<account>/<name>.
+LOCAL_ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # The emulator takes any credentials; fixed ones keep a developer's real AWS profile out of it.
 LOCAL_CREDENTIAL = "local"
@@ -30,6 +34,8 @@ def local_aws_env(endpoint: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIAL,
         "SESSIONS_TABLE": LOCAL_TABLE,
         "REPORTS_BUCKET": LOCAL_REPORTS_BUCKET,
+        "WEBHOOK_QUEUE_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_WEBHOOK_QUEUE}",
+        "WEBHOOK_DLQ_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_WEBHOOK_DLQ}",
     }
 
 
@@ -55,11 +61,27 @@ def bootstrap(endpoint: str) -> None:
     for bucket in (LOCAL_CONFIG_BUCKET, LOCAL_REPORTS_BUCKET):
         s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=LOCAL_CONFIG_BUCKET, Key=CONFIG_KEY, Body=CONFIG_FILE.read_bytes())
+    create_webhook_queues(local_client("sqs", endpoint))
     local_client("ssm", endpoint).put_parameter(
         Name=CONFIG_URI_PARAMETER,
         Value=f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}",
         Type="String",
         Overwrite=True,
+    )
+
+
+def create_webhook_queues(sqs: Any) -> None:
+    """The outbox queue and its DLQ, as in template.yaml (a short visibility timeout locally)."""
+    dlq = sqs.create_queue(QueueName=LOCAL_WEBHOOK_DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.create_queue(
+        QueueName=LOCAL_WEBHOOK_QUEUE,
+        Attributes={
+            "VisibilityTimeout": "10",
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}',
+        },
     )
 
 

@@ -47,6 +47,8 @@ class StackOptions:
     reaper_interval: float = 30.0
     # Extra environment for the worker (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
     worker_env: dict[str, str] = field(default_factory=dict)
+    # Extra environment for every piece (VOICE_WEBHOOK_SECRET, WEBHOOK_RETRY_BASE_SECONDS, ...).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
@@ -96,6 +98,7 @@ class LocalStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.opts.extra_env)
         return env
 
     def worker_env(self) -> dict[str, str]:
@@ -195,6 +198,10 @@ class LocalStack:
         self._wait("api", f"{self.api_url}/openapi.json", 60)
         self.api_keys = seed_api_keys(self.moto_url, self.opts.api_keys)
 
+    def start_outbox(self) -> None:
+        """The customer-webhook delivery loop (in AWS: the outbox queue triggers a Lambda)."""
+        self._spawn("outbox", [sys.executable, "-m", "infra.local.outbox"], self.base_env())
+
     def start_worker(
         self, name: str = "worker", health_port: int | None = None, timeout: float = 90
     ) -> None:
@@ -249,6 +256,7 @@ class LocalStack:
         try:
             self.start_moto()
             self.start_api()
+            self.start_outbox()
             self.start_livekit()
             if self.opts.start_worker:
                 self.start_worker()
@@ -263,7 +271,7 @@ class LocalStack:
         self._reaper_stop.set()
         # Worker first, so it drains while LiveKit and the API are still there.
         workers = [name for name in self.procs if name.startswith("worker")]
-        for name in [*workers, "livekit", "api", "aws"]:
+        for name in [*workers, "livekit", "outbox", "api", "aws"]:
             proc = self.procs.pop(name, None)
             if proc is None:
                 continue
