@@ -46,9 +46,19 @@ def queues(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> dict
     return urls
 
 
-def use_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **realtime: object) -> None:
-    monkeypatch.setenv("VOICE_CONFIG_URI", str(config_with(tmp_path / "voice.yaml", realtime)))
-    reset_control_plane()
+Configure = Callable[..., None]
+
+
+@pytest.fixture
+def configure(queues: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
+    """Points the control plane at a config whose voice.realtime.webhooks are the given keys."""
+
+    def use(**webhooks: object) -> None:
+        path = config_with(tmp_path / "voice.yaml", {"webhooks": webhooks})
+        monkeypatch.setenv("VOICE_CONFIG_URI", str(path))
+        reset_control_plane()
+
+    return use
 
 
 def drain_until(queues: dict[str, str], done: Callable[[], bool], what: str) -> None:
@@ -98,10 +108,9 @@ def test_started_is_sent_signed_once_caller_and_agent_are_in_with_the_session_as
     control_plane: ControlPlane,
     queues: dict[str, str],
     receiver: ReceiverServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
 ) -> None:
-    use_config(tmp_path, monkeypatch, webhooks={"url": receiver.hook_url})
+    configure(url=receiver.hook_url)
     s = new_live_session(control_plane)
     hooks = receiver.receiver
     drain_until(queues, lambda: bool(hooks.deliveries), "session.started")
@@ -120,12 +129,9 @@ def test_ended_waits_for_the_worker_report_and_carries_it_while_the_api_never_wa
     control_plane: ControlPlane,
     queues: dict[str, str],
     receiver: ReceiverServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
 ) -> None:
-    use_config(
-        tmp_path, monkeypatch, webhooks={"url": receiver.hook_url, "events": ["session.ended"]}
-    )
+    configure(url=receiver.hook_url, events=["session.ended"])
     s = new_live_session(control_plane)
     ended = invoke("DELETE", f"{BASE}/session/{s['session_id']}", headers=control_plane.headers())
     assert ended.status == 200
@@ -158,10 +164,9 @@ def test_a_failing_receiver_gets_the_same_event_again_until_it_accepts(
     control_plane: ControlPlane,
     queues: dict[str, str],
     receiver: ReceiverServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
 ) -> None:
-    use_config(tmp_path, monkeypatch, webhooks={"url": receiver.hook_url})
+    configure(url=receiver.hook_url)
     hooks = receiver.receiver
     hooks.fail_first = 2
     new_live_session(control_plane)
@@ -177,10 +182,9 @@ def test_an_event_emitted_twice_reaches_the_receiver_under_one_id(
     control_plane: ControlPlane,
     queues: dict[str, str],
     receiver: ReceiverServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
 ) -> None:
-    use_config(tmp_path, monkeypatch, webhooks={"url": receiver.hook_url})
+    configure(url=receiver.hook_url)
     s = new_live_session(control_plane)
     # A re-dispatched agent joins again: started is emitted again, with the same id.
     post_event(event_body("participant_joined", s["room_name"], "agent-AJ_2", agent=True))
@@ -194,11 +198,11 @@ def test_a_receiver_that_stays_broken_ends_in_the_dead_letter_queue(
     control_plane: ControlPlane,
     queues: dict[str, str],
     receiver: ReceiverServer,
-    tmp_path: Path,
+    configure: Configure,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WEBHOOK_RETRY_WINDOW_SECONDS", "3")
-    use_config(tmp_path, monkeypatch, webhooks={"url": receiver.hook_url})
+    configure(url=receiver.hook_url)
     hooks = receiver.receiver
     hooks.fail_first = 1000
     new_live_session(control_plane)
@@ -217,12 +221,9 @@ def test_a_receiver_that_stays_broken_ends_in_the_dead_letter_queue(
 
 
 def test_no_url_means_no_events(
-    control_plane: ControlPlane,
-    queues: dict[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    control_plane: ControlPlane, queues: dict[str, str], configure: Configure
 ) -> None:
-    use_config(tmp_path, monkeypatch, webhooks={"url": None})
+    configure(url=None)
     new_live_session(control_plane)
     assert poll_once(boto3.client("sqs"), queues["voice-webhooks-local"]) == 0
 
