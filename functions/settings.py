@@ -32,7 +32,7 @@ class Settings(BaseModel):
     webhook_dlq_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
     webhook_retry_base_seconds: int = Field(default=10, ge=1, le=900)
-    webhook_retry_window_seconds: int = Field(default=3900, ge=1)
+    webhook_retry_window_seconds: int = Field(default=3600, ge=1)
     webhook_report_wait_seconds: int = Field(default=120, ge=0, le=3600)
 
     @model_validator(mode="after")

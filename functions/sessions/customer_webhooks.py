@@ -34,7 +34,8 @@ class RetryPolicy:
     """Exponential backoff from `base_seconds`, capped per wait, until `window_seconds` are spent."""
 
     base_seconds: int = 10
-    window_seconds: int = 3900
+    # The last attempt happens at least this long after the first.
+    window_seconds: int = 3600
     # The worker writes its report as the call closes, often after LiveKit's room_finished:
     # an ended event waits this long for it, polling, before it goes out without one.
     report_wait_seconds: int = 120
@@ -48,7 +49,8 @@ class RetryPolicy:
         return sum(self.delay(a) for a in range(1, attempts + 1))
 
     def gives_up_after(self, attempts: int) -> bool:
-        return self.waited(attempts) >= self.window_seconds
+        """Whether a message that failed `attempts` times has been tried for the whole window."""
+        return self.waited(attempts - 1) >= self.window_seconds
 
 
 @dataclass(frozen=True)

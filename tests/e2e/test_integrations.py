@@ -4,7 +4,6 @@ recording of both sides that decodes."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import time
 from collections.abc import Iterator
@@ -14,12 +13,11 @@ import httpx
 import numpy as np
 import pytest
 
-from infra.local.livekit import find_livekit_server
 from infra.local.stack import LocalStack
 from tests.support.caller import Caller, speech, wait_until
 from tests.support.config_files import config_with
 from tests.support.fake_openai import ANSWER, QUESTION, FakeOpenAIServer
-from tests.support.stack import fake_models_options, log_tail, poll_session, session_report
+from tests.support.stack import log_tail, poll_session, session_report, stack_with_fake_models
 from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
@@ -43,19 +41,17 @@ def stack(
     receiver: ReceiverServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalStack]:
-    if find_livekit_server() is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     run_dir = tmp_path_factory.mktemp("stack")
     config = config_with(
         run_dir / "voice.yaml",
         {"webhooks": {"url": receiver.hook_url}, "recording": {"enabled": True}},
     )
-    options = dataclasses.replace(
-        fake_models_options(run_dir, fake_openai),
+    with stack_with_fake_models(
+        run_dir,
+        fake_openai,
         config_uri=str(config),
         extra_env={"VOICE_WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_BASE_SECONDS": "1"},
-    )
-    with LocalStack(options) as running:
+    ) as running:
         yield running
 
 

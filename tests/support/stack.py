@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -32,10 +33,14 @@ def fake_models_options(run_dir: Path, fake: FakeOpenAIServer) -> StackOptions:
 
 
 @contextmanager
-def stack_with_fake_models(run_dir: Path, fake: FakeOpenAIServer) -> Iterator[LocalStack]:
+def stack_with_fake_models(
+    run_dir: Path, fake: FakeOpenAIServer, **overrides: Any
+) -> Iterator[LocalStack]:
+    """The stack on free ports with the fake models; `overrides` replace `StackOptions` fields."""
     if find_livekit_server() is None:
         pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
-    with LocalStack(fake_models_options(run_dir, fake)) as running:
+    options = dataclasses.replace(fake_models_options(run_dir, fake), **overrides)
+    with LocalStack(options) as running:
         yield running
 
 
