@@ -15,6 +15,7 @@ from functions.sessions.service import Clock
 from functions.sessions.transcripts import CallReports
 from functions.store.errors import StoreUnavailable
 from voice.config import LoadedConfig
+from voice.config.schema import WebhookSettings
 from voice.report import SessionReport
 from voice.webhooks import SIGNATURE_HEADER, WebhookEvent, event_id, sign
 
@@ -105,7 +106,7 @@ class CustomerWebhooks:
         except StoreUnavailable as exc:
             logger.error("webhook event not queued", extra=log | {"why": str(exc)})
 
-    def _settings(self) -> Any:
+    def _settings(self) -> WebhookSettings | None:
         try:
             webhooks = self.config().config.realtime.webhooks
         except Exception:  # a broken config must not break the call that emits
