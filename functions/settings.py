@@ -29,6 +29,13 @@ class Settings(BaseModel):
     reports_bucket: str | None = None
     # The agent watchdog's SQS queue; unset, a join schedules no check (the reaper still does).
     agent_watchdog_queue_url: str | None = None
+    # Customer webhooks: the outbox queue, its dead-letter queue, the signing secret, retries.
+    webhook_queue_url: str | None = None
+    webhook_dlq_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)
+    webhook_retry_base_seconds: int = Field(default=10, ge=1, le=900)
+    webhook_retry_window_seconds: int = Field(default=3600, ge=1)
+    webhook_report_wait_seconds: int = Field(default=120, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_local(self) -> Settings:
@@ -69,12 +76,20 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         "MAX_REDISPATCH": "max_redispatch",
         "REPORTS_BUCKET": "reports_bucket",
         "AGENT_WATCHDOG_QUEUE_URL": "agent_watchdog_queue_url",
+        "WEBHOOK_QUEUE_URL": "webhook_queue_url",
+        "WEBHOOK_DLQ_URL": "webhook_dlq_url",
+        "VOICE_WEBHOOK_SECRET": "webhook_secret",
+        "WEBHOOK_RETRY_BASE_SECONDS": "webhook_retry_base_seconds",
+        "WEBHOOK_RETRY_WINDOW_SECONDS": "webhook_retry_window_seconds",
+        "WEBHOOK_REPORT_WAIT_SECONDS": "webhook_report_wait_seconds",
     }
     for var, field in mapping.items():
         if env.get(var):
             values[field] = env[var]
     if env.get("LIVEKIT_API_SECRET_ARN"):
         values["livekit_api_secret"] = _secret_from_arn(env["LIVEKIT_API_SECRET_ARN"])
+    if env.get("VOICE_WEBHOOK_SECRET_ARN"):
+        values["webhook_secret"] = _secret_from_arn(env["VOICE_WEBHOOK_SECRET_ARN"])
     return Settings.model_validate(values)
 
 

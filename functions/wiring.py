@@ -6,18 +6,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from functions.api.schemas import SessionPublic
+from functions.domain.models import SessionRecord
 from functions.sessions.admission import Admission
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.authority import RoomGuard
+from functions.sessions.customer_webhooks import CustomerWebhooks, RetryPolicy
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
+from functions.sessions.transcripts import CallReports
 from functions.sessions.watchdog import AgentWatchdog
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, FleetStore, SessionStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
+from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
 from functions.store.sqs import SqsAgentChecks
+from functions.store.webhook_sender import HttpWebhookSender
 from voice.config import get_config, reset_config_cache
 
 
@@ -31,6 +37,8 @@ class Container:
     webhooks: WebhookService
     reaper: Reaper
     admission: Admission
+    call_reports: CallReports
+    customer_webhooks: CustomerWebhooks
     watchdog: AgentWatchdog | None = None
 
 
@@ -60,6 +68,8 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
+    call_reports = CallReports(reports, get_config)
+    customer_webhooks = customer_webhooks_for(settings, store, call_reports)
     sessions = SessionService(
         store,
         rooms,
@@ -69,6 +79,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         reports,
         settings.max_redispatch,
         admission,
+        on_finished=customer_webhooks.finished,
     )
     watchdog = None
     if settings.agent_watchdog_queue_url:
@@ -88,10 +99,38 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
             utcnow,
             guard=RoomGuard(sessions, store, rooms),
             watchdog=watchdog,
+            on_joined=customer_webhooks.started_if_ready,
         ),
         reaper=Reaper(sessions, utcnow),
         admission=admission,
+        call_reports=call_reports,
+        customer_webhooks=customer_webhooks,
         watchdog=watchdog,
+    )
+
+
+def customer_webhooks_for(
+    settings: Settings, store: SessionStore, call_reports: CallReports
+) -> CustomerWebhooks:
+    def present(rec: SessionRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
+        # The webhook's session is exactly what GET /session/{id} answers.
+        public = SessionPublic.of(rec, usage, call_reports.recording_url(rec))
+        return public.model_dump(mode="json")
+
+    return CustomerWebhooks(
+        store=store,
+        reports=call_reports,
+        outbox=SqsOutbox(settings.webhook_queue_url, settings.webhook_dlq_url),
+        sender=HttpWebhookSender(),
+        config=get_config,
+        clock=utcnow,
+        present=present,
+        secret=settings.webhook_secret,
+        retry=RetryPolicy(
+            base_seconds=settings.webhook_retry_base_seconds,
+            window_seconds=settings.webhook_retry_window_seconds,
+            report_wait_seconds=settings.webhook_report_wait_seconds,
+        ),
     )
 
 

@@ -15,6 +15,8 @@
   const ATTR_AGENT_STATE = 'lk.agent.state';
   // The control plane tells the caller about the session on this data topic (e.g. no agent came).
   const SESSION_TOPIC = 'voice.session';
+  // The agent writes its report as the call closes, a few seconds after the session ends.
+  const REPORT_TRIES = 20;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -23,6 +25,14 @@
     agentType: $('agent-type'),
     voiceProfile: $('voice-profile'),
     greeting: $('greeting'),
+    record: $('record'),
+    instructions: $('instructions'),
+    variables: $('variables'),
+    report: $('report'),
+    reportStatus: $('report-status'),
+    recording: $('recording'),
+    usage: $('usage'),
+    savedTranscript: $('saved-transcript'),
     start: $('start'),
     end: $('end'),
     unmuteAudio: $('unmute-audio'),
@@ -118,7 +128,8 @@
   function setBusy(inCall) {
     ui.start.disabled = inCall;
     ui.end.disabled = !inCall;
-    for (const el of [ui.apiKey, ui.agentType, ui.voiceProfile, ui.greeting]) el.disabled = inCall;
+    for (const el of [ui.apiKey, ui.agentType, ui.voiceProfile, ui.greeting, ui.record,
+      ui.instructions, ui.variables]) el.disabled = inCall;
   }
 
   function resetView() {
@@ -128,6 +139,66 @@
     for (const el of [ui.sessionId, ui.roomName, ui.ended, ui.agentState]) el.textContent = '–';
     ui.agentJoined.textContent = 'not joined';
     ui.agentJoined.dataset.joined = 'false';
+    ui.report.hidden = true;
+    ui.savedTranscript.replaceChildren();
+    ui.usage.textContent = '';
+    ui.recording.hidden = true;
+    ui.recording.removeAttribute('src');
+  }
+
+  // ---------------------------------------------------------------- after the call
+
+  // GET /session/{id}/transcript answers 404 until the report exists: ask again for a while.
+  async function loadReport(sessionId) {
+    ui.report.hidden = false;
+    ui.reportStatus.textContent = "Waiting for the agent's report…";
+    for (let i = 0; i < REPORT_TRIES; i += 1) {
+      if (!session || session.session_id !== sessionId) return;
+      try {
+        renderReport(await api('GET', `session/${encodeURIComponent(sessionId)}/transcript`));
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 404) {
+          ui.reportStatus.textContent = `${err.code}: ${err.message}`;
+          return;
+        }
+      }
+      await new Promise((resolve) => window.setTimeout(resolve, POLL_MS));
+    }
+    ui.reportStatus.textContent = 'No report for this call (did the agent join?).';
+  }
+
+  function renderReport(r) {
+    ui.reportStatus.textContent = `Ended (${r.end_reason || 'unknown'}), ${r.transcript.length} lines.`;
+    ui.savedTranscript.replaceChildren(...r.transcript.map((t) => {
+      const li = document.createElement('li');
+      li.className = `line ${t.role === 'user' ? 'caller' : 'agent'}`;
+      li.dataset.role = t.role;
+      const label = document.createElement('span');
+      label.className = 'who';
+      label.textContent = `${t.role === 'user' ? 'You' : 'Agent'} · ${timeOf(t.started_at)}`;
+      const text = document.createElement('span');
+      text.className = 'text';
+      text.textContent = t.text;
+      li.append(label, text);
+      return li;
+    }));
+    const u = r.usage || {};
+    ui.usage.textContent = `STT ${u.stt_audio_seconds ?? 0} s · LLM ${u.llm_prompt_tokens ?? 0} + `
+      + `${u.llm_completion_tokens ?? 0} tokens · TTS ${u.tts_characters ?? 0} characters`;
+    if (r.recording_url) {
+      ui.recording.src = r.recording_url;
+      ui.recording.hidden = false;
+    }
+  }
+
+  function parseVariables(text) {
+    const vars = {};
+    for (const line of text.split('\n')) {
+      const at = line.indexOf('=');
+      if (at > 0) vars[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    return vars;
   }
 
   // ---------------------------------------------------------------- transcripts
@@ -237,7 +308,10 @@
     try {
       const s = await api('GET', `session/${encodeURIComponent(session.session_id)}`);
       renderSession(s);
-      if (TERMINAL.has(s.status)) stopPolling();
+      if (TERMINAL.has(s.status) && pollTimer !== null) {
+        stopPolling();
+        loadReport(s.session_id);
+      }
     } catch (err) {
       showError(err);
     }
@@ -276,6 +350,11 @@
     };
     const profile = ui.voiceProfile.value.trim();
     if (profile) body.voice_profile = profile;
+    if (ui.record.checked) body.record = true;
+    const instructions = ui.instructions.value.trim();
+    if (instructions) body.instructions = instructions;
+    const variables = parseVariables(ui.variables.value);
+    if (Object.keys(variables).length) body.variables = variables;
 
     try {
       session = await api('POST', 'session', body);

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice.config.schema import AgentType
 
+_OVERRIDES = ("instructions", "greeting", "variables", "language", "record")
+
 
 class DispatchMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -18,9 +20,21 @@ class DispatchMetadata(BaseModel):
     initial_greeting: bool
     voice_profile: str | None = None
     metadata: dict[str, Any] = {}
+    # Per-call overrides from POST /session (validated and capped by the API).
+    instructions: str | None = None
+    greeting: str | None = None
+    variables: dict[str, str] = {}
+    language: str | None = None
+    record: bool = False
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        # Overrides a call did not use stay out of the join token, which carries this JSON.
+        unused = {
+            name
+            for name in _OVERRIDES
+            if getattr(self, name) == DispatchMetadata.model_fields[name].default
+        }
+        return self.model_dump_json(exclude=unused)
 
     @classmethod
     def parse(cls, raw: str | None) -> DispatchMetadata:

@@ -12,6 +12,11 @@ def report_key(session_id: str) -> str:
     return f"reports/{session_id}.json"
 
 
+def recording_key(session_id: str) -> str:
+    """Where a recorded call (stereo Ogg/Opus: caller left, agent right) lives, beside its report."""
+    return f"reports/{session_id}.ogg"
+
+
 class TranscriptEntry(BaseModel):
     role: Literal["user", "assistant"]
     text: str
@@ -48,3 +53,5 @@ class SessionReport(BaseModel):
     usage: Usage
     config_version: str | None = None
     end_reason: str | None = None
+    # The recording's key in the reports bucket, when the call was recorded.
+    recording_key: str | None = None

@@ -11,6 +11,7 @@ from livekit.agents.llm.mcp import MCPServerHTTP, MCPServerStdio, MCPToolset
 
 from voice.config.schema import MCPServer, Specialist, VoiceConfig
 from voice.metadata import DispatchMetadata
+from voice.templating import fill
 from worker.pipeline import build_tts, resolve_profile
 from worker.settings import WorkerEnv
 
@@ -60,13 +61,21 @@ def _caller_context(dispatch: DispatchMetadata) -> str:
     return f"\n\nWhat the app told us about the caller: {pairs}."
 
 
+def instructions_for_call(dispatch: DispatchMetadata, configured: str) -> str:
+    """An agent's configured instructions plus this call's own, with `{{name}}`s filled in."""
+    text = fill(configured, dispatch.variables)
+    if dispatch.instructions:
+        text += "\n\n" + fill(dispatch.instructions, dispatch.variables)
+    return text + _caller_context(dispatch)
+
+
 class SingleAgent(Agent):
     """One agent with `voice.realtime.agent.instructions` and the agent's tools."""
 
     def __init__(self, data: CallData) -> None:
         agent = data.config.realtime.agent
         super().__init__(
-            instructions=agent.instructions + _caller_context(data.dispatch),
+            instructions=instructions_for_call(data.dispatch, agent.instructions),
             tools=_tools(data, agent.tools),
         )
 
@@ -89,7 +98,7 @@ class SpecialistAgent(Agent):
             extra["tts"] = build_tts(data.config, self.profile, data.env)
         super().__init__(
             id=f"specialist_{spec.name}",
-            instructions=spec.instructions + _caller_context(data.dispatch),
+            instructions=instructions_for_call(data.dispatch, spec.instructions),
             tools=[*_tools(data, spec.tools), _back_to_router_tool(data)],
             chat_ctx=chat_ctx,
             **extra,
@@ -148,7 +157,7 @@ class RouterAgent(Agent):
             )
         super().__init__(
             id="router",
-            instructions=instructions + _caller_context(data.dispatch),
+            instructions=instructions_for_call(data.dispatch, instructions),
             tools=[*_tools(data, agent.tools), *(_handoff_tool(data, s) for s in specialists)],
             chat_ctx=chat_ctx,
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from livekit.agents import AgentSession, JobContext, JobProcess, vad
 from livekit.agents.voice import SpeechHandle
+from livekit.agents.voice.agent_session import RecordingOptions
 from livekit.agents.voice.background_audio import (
     AudioConfig,
     BackgroundAudioPlayer,
@@ -21,14 +22,16 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
+from voice.report import recording_key
 from voice.rooms import session_id_from_room
+from voice.templating import fill
 from worker.agents import CallData, build_toolsets, first_agent
 from worker.emf import EmfEmitter
 from worker.gate import SessionGateReader, start_check
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
 from worker.pipeline import build_session, load_vad, resolve_profile, shared_ssl_context
-from worker.report import CallRecorder, ReportWriter
+from worker.report import RECORDING_FILE, CallRecorder, ReportWriter
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
 
@@ -71,9 +74,12 @@ def vad_for(proc: JobProcess, settings: VADSettings) -> vad.VAD:
     return vad_model
 
 
-def greet(session: AgentSession[CallData], greeting_instructions: str) -> SpeechHandle:
-    """The agent speaks first."""
-    return session.generate_reply(instructions=greeting_instructions)
+def greet(session: AgentSession[CallData], realtime: RealtimeSettings) -> SpeechHandle:
+    """The agent speaks first: the call's own greeting as written, else the configured prompt."""
+    dispatch = session.userdata.dispatch
+    if dispatch.greeting:
+        return session.say(fill(dispatch.greeting, dispatch.variables))
+    return session.generate_reply(instructions=fill(realtime.agent.greeting, dispatch.variables))
 
 
 def install_error_handler(session: AgentSession[CallData], log: Logger) -> None:
@@ -177,7 +183,10 @@ class Call:
             vad_model=vad_for(setup.ctx.proc, config.realtime.vad),
             userdata=self.data,
             ssl_context=setup.ctx.proc.userdata.get("ssl_context"),
+            language=setup.dispatch.language,
         )
+        # Both sides, only when the config allows it and the call asked for it.
+        self.recording = setup.dispatch.record and config.realtime.recording.enabled
         self.recorder = CallRecorder(
             session_id=setup.dispatch.session_id,
             room=setup.ctx.room.name,
@@ -195,7 +204,7 @@ class Call:
         await self._join()
         await self._start_background_audio()
         if self.dispatch.initial_greeting:
-            greet(self.session, self.realtime.agent.greeting)
+            greet(self.session, self.realtime)
         self._time_limit = asyncio.create_task(
             self._end_at_time_limit(self.realtime.limits.max_session_duration),
             name="max_session_duration",
@@ -212,7 +221,11 @@ class Call:
         self.log.info(
             "joined room", agent_type=self.dispatch.agent_type, profile=self.dispatch.voice_profile
         )
-        await self.session.start(agent=first_agent(self.data), room=self.ctx.room)
+        await self.session.start(
+            agent=first_agent(self.data),
+            room=self.ctx.room,
+            record=recording_options(self.recording),
+        )
 
     async def _start_background_audio(self) -> None:
         player = thinking_player(self.realtime.audio)
@@ -250,11 +263,32 @@ class Call:
         if self._time_limit is not None:
             self._time_limit.cancel()
         report = self.recorder.build_report(self.session, end_reason=reason)
+        if self.recording:
+            report.recording_key = await self._upload_recording()
         try:
             where = await asyncio.to_thread(self.writer.write, report)
             self.log.info("session report written", where=where, reason=reason)
         except Exception:
             self.log.exception("could not write the session report")
+
+    async def _upload_recording(self) -> str | None:
+        # Closing the session flushes the recorder and finishes the Ogg file.
+        await self.session.aclose()
+        path = self.ctx.session_directory / RECORDING_FILE
+        try:
+            where = await asyncio.to_thread(
+                self.writer.write_recording, self.dispatch.session_id, path
+            )
+        except Exception:
+            self.log.exception("could not store the call recording")
+            return None
+        self.log.info("call recording stored", where=where)
+        return recording_key(self.dispatch.session_id) if where else None
+
+
+def recording_options(record: bool) -> RecordingOptions:
+    """Audio only: traces, logs and transcripts would go to LiveKit Cloud, which we never call."""
+    return {"audio": record, "traces": False, "logs": False, "transcript": False}
 
 
 async def admitted(setup: CallSetup, check: asyncio.Future[bool] | None) -> bool:

@@ -81,12 +81,13 @@ def _client_kwargs(base_url: str | None, env: WorkerEnv) -> dict[str, Any]:
     return kwargs
 
 
-def stt_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:
-    """`openai.STT` keyword arguments: a fixed language, or detection when none is set."""
+def stt_options(
+    config: VoiceConfig, env: WorkerEnv, language_override: str | None = None
+) -> dict[str, Any]:
+    """`openai.STT` keyword arguments: the call's language, the config's, or detection."""
     cfg = config.voice.providers.openai.stt
-    language: dict[str, Any] = (
-        {"language": cfg.language} if cfg.language else {"detect_language": True}
-    )
+    chosen = language_override or cfg.language
+    language: dict[str, Any] = {"language": chosen} if chosen else {"detect_language": True}
     streaming: dict[str, Any] = {"use_realtime": True} if cfg.streaming else {}
     return {"model": cfg.model, **language, **streaming, **_client_kwargs(cfg.base_url, env)}
 
@@ -146,9 +147,12 @@ def with_client(options: dict[str, Any], ssl_context: ssl.SSLContext | None) -> 
 
 
 def build_stt(
-    config: VoiceConfig, env: WorkerEnv, ssl_context: ssl.SSLContext | None = None
+    config: VoiceConfig,
+    env: WorkerEnv,
+    ssl_context: ssl.SSLContext | None = None,
+    language: str | None = None,
 ) -> stt.STT:
-    return openai.STT(**with_client(stt_options(config, env), ssl_context))
+    return openai.STT(**with_client(stt_options(config, env, language), ssl_context))
 
 
 def build_llm(
@@ -175,10 +179,11 @@ def build_session(
     userdata: UserdataT | None = None,
     llm_model: llm.LLM | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    language: str | None = None,
 ) -> AgentSession[UserdataT]:
     """The session for one call; `llm_model` lets tests run the same build with a fake."""
     return AgentSession(
-        stt=build_stt(config, env, ssl_context),
+        stt=build_stt(config, env, ssl_context, language),
         llm=llm_model or build_llm(config, env, ssl_context),
         tts=build_tts(config, profile, env, ssl_context),
         vad=vad_model,

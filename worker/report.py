@@ -12,8 +12,18 @@ from livekit.agents import AgentSession, llm
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
 from livekit.agents.voice.events import ConversationItemAddedEvent
 
-from voice.report import SessionReport, TranscriptEntry, TurnLatency, Usage, report_key
+from voice.report import (
+    SessionReport,
+    TranscriptEntry,
+    TurnLatency,
+    Usage,
+    recording_key,
+    report_key,
+)
 from worker.emf import EmfEmitter
+
+# Where livekit-agents' recorder writes a session's audio, in the job's session directory.
+RECORDING_FILE = "audio.ogg"
 
 
 def _iso(ts: float) -> str:
@@ -122,16 +132,33 @@ class ReportWriter:
         self.directory = Path(directory)
         self._s3 = s3_client
 
+    def _client(self) -> Any:
+        if self._s3 is None:
+            import boto3  # deferred: a worker without a bucket never pays for it
+
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+    def write_recording(self, session_id: str, path: Path) -> str | None:
+        """Stores the call's Ogg/Opus file beside its report; None when nothing was recorded."""
+        if not path.exists() or path.stat().st_size == 0:
+            return None
+        key = recording_key(session_id)
+        if self.bucket:
+            self._client().upload_file(
+                str(path), self.bucket, key, ExtraArgs={"ContentType": "audio/ogg"}
+            )
+            return f"s3://{self.bucket}/{key}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / Path(key).name
+        target.write_bytes(path.read_bytes())
+        return str(target)
+
     def write(self, report: SessionReport) -> str:
         body = report.model_dump_json(indent=2)
         key = report_key(report.session_id)
         if self.bucket:
-            client = self._s3
-            if client is None:
-                import boto3  # deferred: a worker without a bucket never pays for it
-
-                client = self._s3 = boto3.client("s3")
-            client.put_object(
+            self._client().put_object(
                 Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
             )
             return f"s3://{self.bucket}/{key}"

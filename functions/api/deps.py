@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 
 from functions.sessions.service import SessionService
+from functions.sessions.transcripts import CallReports
 from functions.sessions.webhooks import WebhookService
 from functions.wiring import get_container
 
@@ -19,10 +20,15 @@ def _webhooks() -> WebhookService:
     return get_container().webhooks
 
 
+def _call_reports() -> CallReports:
+    return get_container().call_reports
+
+
 def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
     return get_container().keys.authenticate(x_api_key)
 
 
 Sessions = Annotated[SessionService, Depends(_sessions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
+Reports = Annotated[CallReports, Depends(_call_reports)]
 CurrentUser = Annotated[str, Depends(_current_user)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
-from functions.api.deps import CurrentUser, Sessions, Webhooks
+from functions.api.deps import CurrentUser, Reports, Sessions, Webhooks
 from functions.api.schemas import (
     ErrorBody,
     HealthResponse,
@@ -16,6 +16,7 @@ from functions.api.schemas import (
     SessionCreated,
     SessionPage,
     SessionPublic,
+    TranscriptPublic,
     WebhookAck,
 )
 from functions.domain.errors import FleetAtCapacity, SessionLimitReached
@@ -68,9 +69,21 @@ def create_session(
 
 
 @router.get("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
-def get_session(session_id: str, user: CurrentUser, sessions: Sessions) -> SessionPublic:
+def get_session(
+    session_id: str, user: CurrentUser, sessions: Sessions, reports: Reports
+) -> SessionPublic:
     rec = sessions.get(user, session_id)
-    return SessionPublic.of(rec, sessions.report_usage(rec))
+    recording = reports.recording_url(rec)
+    return SessionPublic.of(rec, sessions.report_usage(rec), recording)
+
+
+@router.get("/session/{session_id}/transcript", response_model=TranscriptPublic, responses=_ERRORS)
+def get_transcript(
+    session_id: str, user: CurrentUser, sessions: Sessions, reports: Reports
+) -> TranscriptPublic:
+    rec = sessions.get(user, session_id)
+    report = reports.transcript(rec)
+    return TranscriptPublic.model_validate(report.model_dump() | {"session_id": rec.session_id})
 
 
 @router.delete("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)

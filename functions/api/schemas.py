@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.domain.models import SessionRecord, SessionStatus
 from voice.config.schema import AgentType
+
+MAX_INSTRUCTIONS_CHARS = 4000
+MAX_GREETING_CHARS = 500
+MAX_VARIABLES = 32
+VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+VariableValue = Annotated[str, StringConstraints(max_length=500)]
 
 
 class SessionCreate(BaseModel):
@@ -28,6 +34,32 @@ class SessionCreate(BaseModel):
     )
     metadata: dict[str, Any] | None = Field(
         default=None, description="small JSON object passed to the agent (size-capped)"
+    )
+    instructions: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_INSTRUCTIONS_CHARS,
+        description="added to the agent's configured instructions for this call; {{name}} filled",
+    )
+    greeting: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_GREETING_CHARS,
+        description="the agent's first sentence, spoken as written; {{name}} filled",
+    )
+    variables: dict[VariableName, VariableValue] | None = Field(
+        default=None,
+        max_length=MAX_VARIABLES,
+        description="string values for {{name}} placeholders in instructions and greeting",
+    )
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+        description="the caller's language for speech recognition, e.g. en, de, pt-BR",
+    )
+    record: bool | None = Field(
+        default=None,
+        description="record both sides (needs voice.realtime.recording.enabled)",
     )
 
 
@@ -73,9 +105,18 @@ class SessionPublic(BaseModel):
     end_reason: str | None
     config_version: str
     usage: Usage | None = Field(default=None, description="present once the session has ended")
+    record: bool = Field(default=False, description="the call is recorded")
+    recording_url: str | None = Field(
+        default=None, description="short-lived link to the recording, once the call has ended"
+    )
 
     @classmethod
-    def of(cls, rec: SessionRecord, report_usage: dict[str, Any] | None = None) -> SessionPublic:
+    def of(
+        cls,
+        rec: SessionRecord,
+        report_usage: dict[str, Any] | None = None,
+        recording_url: str | None = None,
+    ) -> SessionPublic:
         usage = None
         if not rec.status.is_live:
             usage = Usage.model_validate(
@@ -83,7 +124,13 @@ class SessionPublic(BaseModel):
             )
         # The record's other fields (user id, counters, internal flags) are not for the caller.
         return cls.model_validate(
-            rec.model_dump() | {"agent_joined": rec.agent_joined_at is not None, "usage": usage}
+            rec.model_dump()
+            | {
+                "agent_joined": rec.agent_joined_at is not None,
+                "usage": usage,
+                "record": rec.overrides.record,
+                "recording_url": recording_url,
+            }
         )
 
 
@@ -109,3 +156,19 @@ class ErrorBody(BaseModel):
 class WebhookAck(BaseModel):
     session_id: str | None
     action: str
+
+
+class TranscriptLinePublic(BaseModel):
+    role: str = Field(description="user or assistant")
+    text: str
+    started_at: str
+
+
+class TranscriptPublic(BaseModel):
+    session_id: str
+    end_reason: str | None
+    duration_seconds: float | None
+    transcript: list[TranscriptLinePublic] = Field(description="both sides, in order")
+    usage: dict[str, Any] = Field(description="STT seconds, LLM tokens, TTS characters, turns")
+    turns: list[dict[str, Any]] = Field(description="per-turn latency in milliseconds")
+    recording_url: str | None = Field(description="short-lived link, when the call was recorded")

@@ -25,3 +25,16 @@ class AgentCheck(BaseModel):
 
     session_id: str
     attempt: int = 0
+
+
+class OutboxMessage(BaseModel):
+    """A customer webhook waiting in the outbox queue: which event, for which session, how far."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    session_id: str
+    created_at: datetime
+    # Failed deliveries so far; the retry schedule and the dead letter go by it.
+    attempt: int = 0

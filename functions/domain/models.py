@@ -39,6 +39,16 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class CallOverrides(_Record):
+    """Per-call choices from POST /session that the agent applies on top of the config."""
+
+    instructions: str | None = None
+    greeting: str | None = None
+    variables: dict[str, str] = {}
+    language: str | None = None
+    record: bool = False
+
+
 class SessionRecord(_Record):
     session_id: str
     user_id: str
@@ -65,6 +75,7 @@ class SessionRecord(_Record):
     max_session_duration: int
     redispatch_count: int = 0
     room_delete_pending: bool = False
+    overrides: CallOverrides = CallOverrides()
 
     @property
     def gate(self) -> SessionGate:

@@ -8,7 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.domain.errors import ConfigUnavailable, InvalidRequest
-from functions.domain.models import JoinTokenRequest, SessionRecord, SessionStatus
+from functions.domain.models import (
+    CallOverrides,
+    JoinTokenRequest,
+    SessionRecord,
+    SessionStatus,
+)
 from voice.config import LoadedConfig
 from voice.config.schema import AgentType, RealtimeSettings, VoiceSettings
 from voice.metadata import DispatchMetadata
@@ -21,6 +26,11 @@ class NewSession:
     initial_greeting: bool | None = None
     voice_profile: str | None = None
     metadata: dict[str, Any] | None = None
+    instructions: str | None = None
+    greeting: str | None = None
+    variables: dict[str, str] | None = None
+    language: str | None = None
+    record: bool | None = None
 
 
 def caller_identity(user_id: str) -> str:
@@ -52,8 +62,40 @@ def checked_metadata(req: NewSession, voice: VoiceSettings) -> dict[str, Any]:
     return metadata
 
 
+def checked_overrides(req: NewSession, realtime: RealtimeSettings) -> CallOverrides:
+    """The request's per-call choices, refused by name when the config does not allow them."""
+    asked = {
+        "instructions": req.instructions,
+        "greeting": req.greeting,
+        "variables": req.variables,
+        "language": req.language,
+    }
+    sent = [name for name, value in asked.items() if value is not None]
+    if sent and not realtime.agent.allow_overrides:
+        raise InvalidRequest(
+            f"{sent[0]}: per-call overrides are turned off in this deployment's config "
+            "(voice.realtime.agent.allow_overrides = false); leave it out"
+        )
+    if req.record and not realtime.recording.enabled:
+        raise InvalidRequest(
+            "record: recording is turned off in this deployment's config "
+            "(voice.realtime.recording.enabled = false); leave it out or send false"
+        )
+    return CallOverrides(
+        instructions=req.instructions,
+        greeting=req.greeting,
+        variables=req.variables or {},
+        language=req.language,
+        record=bool(req.record),
+    )
+
+
 def dispatch_for(
-    session_id: str, req: NewSession, realtime: RealtimeSettings, metadata: dict[str, Any]
+    session_id: str,
+    req: NewSession,
+    realtime: RealtimeSettings,
+    metadata: dict[str, Any],
+    overrides: CallOverrides | None = None,
 ) -> DispatchMetadata:
     """What the agent is told: the request's choices, else the config's defaults."""
     return DispatchMetadata(
@@ -66,6 +108,7 @@ def dispatch_for(
         ),
         voice_profile=req.voice_profile,
         metadata=metadata,
+        **(overrides or CallOverrides()).model_dump(),
     )
 
 
@@ -90,6 +133,13 @@ def pending_record(
         join_by=min(token_expires_at, now + timedelta(seconds=limits.join_timeout)),
         config_version=loaded.version,
         max_session_duration=limits.max_session_duration,
+        overrides=CallOverrides(
+            instructions=dispatch.instructions,
+            greeting=dispatch.greeting,
+            variables=dispatch.variables,
+            language=dispatch.language,
+            record=dispatch.record,
+        ),
     )
 
 

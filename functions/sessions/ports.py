@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.domain.events import AgentCheck, RoomEvent
+from functions.domain.events import AgentCheck, OutboxMessage, RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
@@ -18,6 +18,7 @@ from functions.domain.models import (
     SessionEnd,
     SessionRecord,
 )
+from voice.report import SessionReport
 from voice.table import Heartbeat
 
 
@@ -81,3 +82,21 @@ class WebhookVerifier(Protocol):
 
 class Reports(Protocol):
     def usage(self, session_id: str) -> dict[str, Any] | None: ...
+
+
+class ReportReader(Reports, Protocol):
+    def report(self, session_id: str) -> SessionReport | None: ...
+    def recording_url(self, key: str, ttl_seconds: int) -> str | None: ...
+
+
+class Outbox(Protocol):
+    """The queue customer webhooks wait in; a delayed send is how a retry waits."""
+
+    def send(self, message: OutboxMessage, delay_seconds: int = 0) -> None: ...
+    def dead_letter(self, message: OutboxMessage) -> None: ...
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
+        """POSTs once; None when the receiver answered 2xx, else what went wrong."""
+        ...

@@ -67,6 +67,7 @@ class SessionService:
         reports: Reports | None = None,
         max_redispatch: int = 1,
         admission: Admission | None = None,
+        on_finished: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
@@ -76,6 +77,8 @@ class SessionService:
         self._reports = reports
         self._max_redispatch = max_redispatch
         self._admission = admission
+        # Told the id of each session this process moved to a terminal state (customer webhooks).
+        self._on_finished = on_finished
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -97,7 +100,8 @@ class SessionService:
         loaded = self.loaded_config()
         realtime = steps.require_enabled(loaded.config.voice)
         metadata = steps.checked_metadata(req, loaded.config.voice)
-        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata)
+        overrides = steps.checked_overrides(req, realtime)
+        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides)
         record = steps.pending_record(user_id, dispatch, loaded, self._clock())
         if self._admission is not None:
             self._admission.admit(realtime.admission, record.created_at)
@@ -192,6 +196,8 @@ class SessionService:
                 "session finished",
                 extra={"session_id": rec.session_id, "status": status.value, "reason": reason},
             )
+            if self._on_finished is not None:
+                self._on_finished(rec.session_id)
         return changed
 
     async def _delete_room(self, rec: SessionRecord) -> bool:
@@ -217,6 +223,7 @@ class SessionService:
                 initial_greeting=False,
                 voice_profile=rec.voice_profile,
                 metadata=rec.metadata,
+                **rec.overrides.model_dump(),
             )
             agent_name = self.loaded_config().config.realtime.worker.agent_name
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +35,8 @@ class WebhookService:
     clock: Clock
     guard: RoomGuard | None = None
     watchdog: AgentWatchdog | None = None
+    # Told the id of a session the caller or the agent just joined (customer webhooks).
+    on_joined: Callable[[str], None] | None = None
 
     @translated
     async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
@@ -60,10 +63,14 @@ class WebhookService:
             logger.info("caller joined" if changed else "no change", extra=log)
             if changed and self.watchdog is not None:
                 self.watchdog.caller_joined(rec)
+            if changed and self.on_joined is not None:
+                self.on_joined(rec.session_id)
             return WebhookOutcome(rec.session_id, "activated" if changed else "unchanged")
 
         if ev.event == "participant_joined" and ev.participant_is_agent:
             changed = self.store.mark_agent_joined(rec.session_id, at)
+            if changed and self.on_joined is not None:
+                self.on_joined(rec.session_id)
             return WebhookOutcome(rec.session_id, "agent_joined" if changed else "unchanged")
 
         if ev.event == "room_finished":

@@ -8,6 +8,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from functions.observability import logger
+from functions.store.errors import StoreUnavailable
 from voice.report import SessionReport, report_key
 
 
@@ -19,8 +20,10 @@ class ReportStore:
     def _s3(self) -> Any:
         if self._client is None:
             import boto3  # deferred: only reads of ended sessions need S3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            # SigV4: presigned recording URLs carry an expiry S3 enforces in every region.
+            self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
         return self._client
 
     def report(self, session_id: str) -> SessionReport | None:
@@ -37,6 +40,20 @@ class ReportStore:
         except (BotoCoreError, ValidationError, ValueError):
             logger.warning("session report unreadable", extra={"session_id": session_id})
             return None
+
+    def recording_url(self, key: str, ttl_seconds: int) -> str | None:
+        """A presigned GET for a recording in the reports bucket (signed locally, no request)."""
+        if not self._bucket:
+            return None
+        try:
+            url: str = self._s3().generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=ttl_seconds
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreUnavailable(
+                f"could not sign the recording URL ({type(exc).__name__})"
+            ) from exc
+        return url
 
     def usage(self, session_id: str) -> dict[str, Any] | None:
         """The report's usage and turn count, or None when there is no (readable) report yet."""

@@ -17,8 +17,10 @@ LOCAL_REPORTS_BUCKET = "voice-reports-local"
 CONFIG_KEY = "voice_config.yaml"
 CONFIG_URI_PARAMETER = "/voice/config-uri"
 WATCHDOG_QUEUE = "voice-agent-watchdog-local"
+LOCAL_WEBHOOK_QUEUE = "voice-webhooks-local"
+LOCAL_WEBHOOK_DLQ = "voice-webhooks-dlq-local"
 # moto's default account: queue URLs are <endpoint>/<account>/<name>.
-MOTO_ACCOUNT = "123456789012"
+LOCAL_ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # The emulator takes any credentials; fixed ones keep a developer's real AWS profile out of it.
 LOCAL_CREDENTIAL = "local"
@@ -34,11 +36,13 @@ def local_aws_env(endpoint: str) -> dict[str, str]:
         "SESSIONS_TABLE": LOCAL_TABLE,
         "REPORTS_BUCKET": LOCAL_REPORTS_BUCKET,
         "AGENT_WATCHDOG_QUEUE_URL": watchdog_queue_url(endpoint),
+        "WEBHOOK_QUEUE_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_WEBHOOK_QUEUE}",
+        "WEBHOOK_DLQ_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_WEBHOOK_DLQ}",
     }
 
 
 def watchdog_queue_url(endpoint: str) -> str:
-    return f"{endpoint}/{MOTO_ACCOUNT}/{WATCHDOG_QUEUE}"
+    return f"{endpoint}/{LOCAL_ACCOUNT}/{WATCHDOG_QUEUE}"
 
 
 def local_client(service: str, endpoint: str) -> Any:
@@ -67,11 +71,27 @@ def bootstrap(endpoint: str) -> None:
     url = local_client("sqs", endpoint).create_queue(QueueName=WATCHDOG_QUEUE)["QueueUrl"]
     if url != watchdog_queue_url(endpoint):
         raise RuntimeError(f"the emulator named the watchdog queue {url}, not the expected URL")
+    create_webhook_queues(local_client("sqs", endpoint))
     local_client("ssm", endpoint).put_parameter(
         Name=CONFIG_URI_PARAMETER,
         Value=f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}",
         Type="String",
         Overwrite=True,
+    )
+
+
+def create_webhook_queues(sqs: Any) -> None:
+    """The outbox queue and its DLQ, as in template.yaml (a short visibility timeout locally)."""
+    dlq = sqs.create_queue(QueueName=LOCAL_WEBHOOK_DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.create_queue(
+        QueueName=LOCAL_WEBHOOK_QUEUE,
+        Attributes={
+            "VisibilityTimeout": "10",
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}',
+        },
     )
 
 

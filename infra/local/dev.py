@@ -26,6 +26,7 @@ def main() -> int:
         api_port=int(os.environ.get("API_PORT", "8000")),
         api_keys=os.environ.get("VOICE_API_KEYS") or None,
         reaper_interval=float(os.environ.get("REAPER_INTERVAL_SECONDS", "30")),
+        config_uri=os.environ.get("VOICE_CONFIG_URI") or StackOptions.config_uri,
     )
     stack = LocalStack(opts)
     stopping = False

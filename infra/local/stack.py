@@ -73,6 +73,8 @@ class StackOptions:
     redis_address: str | None = None  # host:port; LiveKit's SIP service needs it (infra.local.sip)
     # Extra environment for the worker (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
     worker_env: dict[str, str] = field(default_factory=dict)
+    # Extra environment for every piece (VOICE_WEBHOOK_SECRET, WEBHOOK_RETRY_BASE_SECONDS, ...).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
@@ -122,6 +124,7 @@ class LocalStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.opts.extra_env)
         return env
 
     def worker_env(self) -> dict[str, str]:
@@ -208,6 +211,10 @@ class LocalStack:
         """The agent watchdog: what SQS → Lambda does in AWS, fed from the emulator's queue."""
         self._spawn("watchdog", [sys.executable, "-m", "infra.local.watchdog"], self.base_env())
 
+    def start_outbox(self) -> None:
+        """The customer-webhook delivery loop (in AWS: the outbox queue triggers a Lambda)."""
+        self._spawn("outbox", [sys.executable, "-m", "infra.local.outbox"], self.base_env())
+
     def start_worker(
         self, name: str = "worker", health_port: int | None = None, timeout: float = 90
     ) -> None:
@@ -267,6 +274,7 @@ class LocalStack:
             self.start_moto()
             self.start_api()
             self.start_watchdog()
+            self.start_outbox()
             self.start_livekit()
             if self.opts.start_worker:
                 self.start_worker()
@@ -281,7 +289,7 @@ class LocalStack:
         self._reaper_stop.set()
         # Worker first, so it drains while LiveKit and the API are still there.
         workers = [name for name in self.procs if name.startswith("worker")]
-        for name in [*workers, "livekit", "watchdog", "api", "aws"]:
+        for name in [*workers, "livekit", "watchdog", "outbox", "api", "aws"]:
             proc = self.procs.pop(name, None)
             if proc is not None:
                 stop_process(proc)

@@ -12,6 +12,7 @@ import pytest
 
 from infra.local.stack import LocalStack
 from tests.browser.chromium import Chromium, find_chromium
+from tests.support.config_files import config_with
 from tests.support.fake_openai import QUESTION, FakeOpenAIServer, espeak_samples, to_wav
 from tests.support.stack import stack_with_fake_models
 
@@ -61,7 +62,9 @@ def microphone_wav(run_dir: Path) -> Path:
 def stack(
     run_dir: Path, fake_openai: FakeOpenAIServer, playground_built: None
 ) -> Iterator[LocalStack]:
-    with stack_with_fake_models(run_dir / "stack", fake_openai) as running:
+    # Recording allowed, so the page can ask for it and play it back after the call.
+    config = config_with(run_dir / "voice.yaml", {"recording": {"enabled": True}})
+    with stack_with_fake_models(run_dir / "stack", fake_openai, config_uri=str(config)) as running:
         yield running
 
 

@@ -1,4 +1,5 @@
-"""The playground page in headless chromium: start a call, hear and read the agent, end the call."""
+"""The playground page in headless chromium: start a call, hear and read the agent, end the call,
+then read its saved transcript and load its recording."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def test_playground_call_reaches_the_agent_and_ends(
     page.fill("#api-key", api_key)
     page.select_option("#agent-type", "single_agent")
     page.check("#greeting")
+    page.check("#record")
     page.click("#start")
 
     try:
@@ -77,6 +79,32 @@ def test_playground_call_reaches_the_agent_and_ends(
     assert page.text_content("#connection") == "disconnected", context()
     assert page.is_enabled("#start"), context()
     page.screenshot(path=str(run_dir / "playground-ended.png"), full_page=True)
+
+    # After the call: the saved transcript of both sides, and the recording, playable.
+    try:
+        page.locator("#saved-transcript .line.caller", has_text=QUESTION).first.wait_for(
+            timeout=60_000
+        )
+        page.locator("#saved-transcript .line.agent", has_text=ANSWER).first.wait_for(
+            timeout=10_000
+        )
+        page.wait_for_selector("#recording:not([hidden])", timeout=10_000)
+    except Exception as exc:
+        page.screenshot(path=str(run_dir / "playground-report-failed.png"), full_page=True)
+        raise AssertionError(f"no report after the call: {exc}\n{context()}") from exc
+    recording = page.evaluate(
+        """() => new Promise((resolve) => {
+            const a = document.getElementById('recording');
+            const done = () => resolve({duration: a.duration, error: a.error && a.error.code});
+            if (a.readyState >= 1) return done();
+            a.addEventListener('loadedmetadata', done, {once: true});
+            a.addEventListener('error', done, {once: true});
+            a.load();
+        })"""
+    )
+    assert recording["error"] is None, f"the browser could not load the recording: {recording}"
+    assert recording["duration"] > 1, recording
+    page.screenshot(path=str(run_dir / "playground-report.png"), full_page=True)
 
     resp = httpx.get(
         f"{stack.api_url}/voice/realtime/session/{session_id}",

@@ -405,6 +405,7 @@ def test_functions_are_python312_arm64_built_by_the_makefile(template):
         "functions.api.handler.handler",
         "functions.scheduled.reaper.handler",
         "functions.scheduled.monitor.handler",
+        "functions.scheduled.webhook_outbox.handler",
     }
     for name, function in functions.items():
         assert function["Metadata"]["BuildMethod"] == "makefile", name

@@ -77,7 +77,7 @@ async def test_greeting_makes_the_agent_speak_first_with_the_configured_instruct
     data = _data(config, "single_agent")
     async with _session(fake, data) as session:
         await session.start(SingleAgent(data))
-        await greet(session, config.realtime.agent.greeting)
+        await greet(session, config.realtime)
         said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
     assert said == ["Hello, thanks for calling Acme!"]
     assert "Say hello to the caller." in str(fake.calls[0].items)
@@ -170,3 +170,33 @@ async def test_llm_failure_is_logged_and_answered_with_an_apology() -> None:
         logger.remove(sink)
     assert APOLOGY in said
     assert "provider error" in messages
+
+
+async def test_per_call_instructions_with_variables_reach_the_system_prompt() -> None:
+    config = _config()
+    fake = FakeLLM([Rule(match="opening hours", text="We open at nine.")])
+    data = _data(
+        config,
+        "single_agent",
+        instructions="The caller is {{name}}; their order is {{order}}.",
+        variables={"name": "Dana", "order": "A-17"},
+    )
+    async with _session(fake, data) as session:
+        await session.start(SingleAgent(data))
+        await session.run(user_input="What are your opening hours?")
+    system = fake.calls[0].items[0].text_content or ""
+    assert system.startswith("You are the front desk of Acme.")
+    assert "The caller is Dana; their order is A-17." in system
+
+
+async def test_a_per_call_greeting_is_spoken_as_written_with_variables_filled() -> None:
+    config = _config()
+    fake = FakeLLM([])
+    data = _data(config, "single_agent", greeting="Hi {{name}}!", variables={"name": "Dana"})
+    async with _session(fake, data) as session:
+        await session.start(SingleAgent(data))
+        await greet(session, config.realtime)
+        said = await _wait_for_assistant_text(session, "Hi Dana!")
+    assert said == ["Hi Dana!"]
+    # Spoken as written: the LLM was not asked for the greeting.
+    assert fake.calls == []

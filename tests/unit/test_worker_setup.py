@@ -154,6 +154,8 @@ voice:
         "base_url": "http://stt.local/v1",
         "api_key": "sk-test",
     }
+    # A call's own language wins over the config's.
+    assert stt_options(config, ENV, "pt-BR")["language"] == "pt-BR"
     # LLM base_url falls back to OPENAI_BASE_URL from the environment.
     assert llm_options(config, ENV) == {
         "model": "gpt-4o-mini",
@@ -222,17 +224,16 @@ def test_good_metadata_is_used_as_given() -> None:
             "initial_greeting": False,
             "voice_profile": "professional",
             "metadata": {"tier": "gold"},
+            "instructions": "Help {{name}}.",
+            "greeting": "Hi {{name}}!",
+            "variables": {"name": "Dana"},
+            "language": "de",
+            "record": True,
         }
     )
     plan = plan_call(raw, config, room="voice-u-s1", job_id="AJ_1")
     assert plan.warnings == []
-    assert plan.dispatch.model_dump() == {
-        "session_id": "s1",
-        "agent_type": "single_agent",
-        "initial_greeting": False,
-        "voice_profile": "professional",
-        "metadata": {"tier": "gold"},
-    }
+    assert plan.dispatch.model_dump() == json.loads(raw)
 
 
 async def test_latency_levers_reach_the_session_and_the_transcriber() -> None:

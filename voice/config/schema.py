@@ -139,6 +139,8 @@ class AgentSettings(_Section):
     specialists: list[Specialist] = []
     # MCP servers the single agent (or the router itself) may use.
     tools: list[str] = []
+    # Whether POST /session may send instructions, greeting, variables and language per call.
+    allow_overrides: bool = True
 
 
 class AudioSettings(_Section):
@@ -200,6 +202,23 @@ class AdmissionSettings(_Section):
     retry_after: Annotated[int, Field(ge=1, le=3600)] = 5
 
 
+WebhookEventType = Literal["session.started", "session.ended", "session.failed"]
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
+
+
+class WebhookSettings(_Section):
+    # Where signed session events are POSTed; none turns customer webhooks off.
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    events: list[WebhookEventType] = list(WEBHOOK_EVENT_TYPES)  # type: ignore[arg-type]
+    timeout_seconds: Annotated[float, Field(gt=0.0, le=30.0)] = 5.0
+
+
+class RecordingSettings(_Section):
+    # Calls are recorded only when this is on and the create request asks for it (record: true).
+    enabled: bool = False
+    url_ttl_seconds: Annotated[int, Field(ge=60, le=604800)] = 3600
+
+
 class RealtimeSettings(_Section):
     enabled: bool = True
     livekit: LiveKitSettings = LiveKitSettings()
@@ -213,6 +232,8 @@ class RealtimeSettings(_Section):
     agent_watchdog: AgentWatchdogSettings = AgentWatchdogSettings()
     admission: AdmissionSettings = AdmissionSettings()
     mcp_servers: list[MCPServer] = []
+    webhooks: WebhookSettings = WebhookSettings()
+    recording: RecordingSettings = RecordingSettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:

@@ -11,7 +11,13 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from functions.domain.models import ApiKeyRecord, Backlog, SessionRecord, SessionStatus
+from functions.domain.models import (
+    ApiKeyRecord,
+    Backlog,
+    CallOverrides,
+    SessionRecord,
+    SessionStatus,
+)
 from functions.store.errors import BadCursor
 from voice.table import session_key
 
@@ -92,12 +98,15 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
         values["voice_profile"] = rec.voice_profile
     if rec.join_by is not None:
         values["join_by"] = iso(rec.join_by)
+    if rec.overrides != CallOverrides():
+        values["overrides_json"] = rec.overrides.model_dump_json(exclude_defaults=True)
     return serialize(values)
 
 
 def session_record(item: dict[str, Any]) -> SessionRecord:
     data = deserialize(item)
     data["metadata"] = json.loads(data.pop("metadata_json", "{}"))
+    data["overrides"] = json.loads(data.pop("overrides_json", "{}"))
     if isinstance(data.get("duration_seconds"), Decimal):
         data["duration_seconds"] = float(data["duration_seconds"])
     for key in ("max_session_duration", "redispatch_count"):
