@@ -247,3 +247,21 @@ def test_a_duplicate_colliding_with_a_create_still_in_flight_is_409_with_retry_a
     retried = sessions.create("alice", NewSession(), "in-flight")
     assert not retried.replayed
     assert retried.record.status == "pending"
+
+
+def test_the_in_flight_answer_over_http_is_409_with_retry_after_naming_the_header(
+    control_plane: ControlPlane,
+) -> None:
+    from functions.api.app import create_app
+    from functions.api.deps import Sessions
+
+    app = create_app()
+    colliding = service_on(ConflictingTransactions(control_plane.dynamodb, lambda: None), Clock())
+    app.dependency_overrides[Sessions.__metadata__[0].dependency] = lambda: colliding
+    headers = control_plane.headers() | {"Idempotency-Key": "in-flight-http"}
+    with ServerThread(app, free_port()) as server:
+        r = httpx.post(f"{server.url}{BASE}/session", headers=headers, json={}, timeout=30)
+    assert r.status_code == 409
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["error"] == "idempotency_key_in_use"
+    assert r.json()["message"].startswith("Idempotency-Key:")
