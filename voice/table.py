@@ -1,5 +1,7 @@
-"""Items both planes touch in the sessions table: a session's gate (API writes, worker reads) and
-worker heartbeats (worker writes, API reads). Plain typed attribute dicts: no plane-specific code."""
+"""Sessions-table items both planes touch: the session gate (worker reads) and heartbeats (API reads).
+
+Plain typed attribute dicts, so neither plane needs the other's code.
+"""
 
 from __future__ import annotations
 

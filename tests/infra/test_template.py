@@ -255,7 +255,11 @@ def test_fleet_scales_on_active_jobs_per_task_between_the_parameters(template):
     (target,) = resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
     assert target["Properties"]["MinCapacity"] == {"Ref": "WorkerMinTasks"}
     assert target["Properties"]["MaxCapacity"] == {"Ref": "WorkerMaxTasks"}
-    (policy,) = resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    (policy,) = [
+        p
+        for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if p["Properties"]["PolicyType"] == "TargetTrackingScaling"
+    ]
     config = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     metric = config["CustomizedMetricSpecification"]
     assert (metric["Namespace"], metric["MetricName"], metric["Statistic"]) == (
@@ -406,6 +410,7 @@ def test_functions_are_python312_arm64_built_by_the_makefile(template):
         "functions.scheduled.reaper.handler",
         "functions.scheduled.monitor.handler",
         "functions.scheduled.webhook_outbox.handler",
+        "functions.scheduled.agent_watchdog.handler",
     }
     for name, function in functions.items():
         assert function["Metadata"]["BuildMethod"] == "makefile", name
@@ -474,3 +479,69 @@ def test_sessions_table_is_retained_recoverable_and_on_demand(template):
     assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
     recovery = table["Properties"]["PointInTimeRecoverySpecification"]
     assert recovery["PointInTimeRecoveryEnabled"] is True
+
+
+# ---------------------------------------------------------------- control plane authority
+
+
+def test_no_free_slot_left_scales_the_fleet_out_by_one_task(template):
+    policies = resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    step = policies["WorkerScaleOutOnSlotsPolicy"]["Properties"]
+    assert step["PolicyType"] == "StepScaling"
+    assert step["StepScalingPolicyConfiguration"]["StepAdjustments"] == [
+        {"MetricIntervalUpperBound": 0, "ScalingAdjustment": 1}
+    ]
+    alarm = resources(template, "AWS::CloudWatch::Alarm")["FleetSlotsExhaustedAlarm"]["Properties"]
+    assert alarm["MetricName"] == "FleetAvailableSlots"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+    assert {"Ref": "WorkerScaleOutOnSlotsPolicy"} in alarm["AlarmActions"]
+
+
+def test_admission_refusals_and_dead_lettered_agent_checks_alarm(template):
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    assert alarms["AdmissionRejectedAlarm"]["Properties"]["MetricName"] == "AdmissionRejected"
+    dlq = alarms["AgentWatchdogDeadLettersAlarm"]["Properties"]
+    assert dlq["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["AgentWatchdogDeadLetterQueue", "QueueName"]
+    }
+
+
+def test_the_agent_watchdog_is_fed_by_a_queue_with_a_dead_letter_queue(template):
+    queues = resources(template, "AWS::SQS::Queue")
+    queue = queues["AgentWatchdogQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["AgentWatchdogDeadLetterQueue", "Arn"]
+    }
+    function = resources(template, "AWS::Serverless::Function")["AgentWatchdogFunction"]
+    (event,) = function["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # SQS requires the visibility timeout to cover the function's run.
+    assert queue["VisibilityTimeout"] >= function["Properties"]["Timeout"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["AGENT_WATCHDOG_QUEUE_URL"] == {"Ref": "AgentWatchdogQueue"}
+
+
+def test_the_worker_may_only_read_session_gates_and_write_its_heartbeat(template):
+    role = resources(template, "AWS::IAM::Role")["WorkerTaskRole"]
+    statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+    def actions(statement: dict[str, Any]) -> list[str]:
+        action = statement.get("Action", [])
+        return [action] if isinstance(action, str) else list(action)
+
+    dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
+    by_sid = {s["Sid"]: s for s in dynamo}
+    assert set(by_sid) == {"SessionGateRead", "CapacityHeartbeat"}
+    gate = by_sid["SessionGateRead"]
+    assert gate["Action"] == "dynamodb:GetItem"
+    assert gate["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["SESSION#*"]
+    assert set(gate["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == {
+        "pk",
+        "sk",
+        "status",
+        "join_by",
+    }
+    beat = by_sid["CapacityHeartbeat"]
+    assert beat["Action"] == "dynamodb:PutItem"
+    assert beat["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == ["FLEET"]
