@@ -44,7 +44,7 @@ async def test_a_worker_with_max_jobs_n_takes_n_calls_and_the_next_goes_to_anoth
         assert await agent_in_room(lk, fifth, AGENT_TIMEOUT), second.logs()[-3000:]
         assert await wait_for_jobs(second, 1, timeout=10) == 1
         assert await first.active_jobs() == 4
-        assert fifth in second.rooms_joined()
+        assert await second.wait_for_room(fifth)
         assert fifth not in first.rooms_joined()
 
         # A call ending frees its slot on the full worker.

@@ -79,6 +79,15 @@ class Worker:
                     rooms.add(room)
         return rooms
 
+    async def wait_for_room(self, room: str, timeout: float = 30.0) -> bool:
+        """True once this worker's job logged joining `room` (the log trails the join a little)."""
+        deadline = time.monotonic() + timeout
+        while room not in self.rooms_joined():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
     def emf(self) -> list[dict[str, Any]]:
         records = []
         for line in self.out.read_text().splitlines():
