@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -220,6 +221,19 @@ def loop_blocks_ms(log: Path, offset: int) -> list[float]:
     return blocks
 
 
+async def slots_released(stack: LocalStack, timeout: float = 60.0) -> float | None:
+    """Milliseconds until the worker's /worker reports no active job, polled every 100 ms."""
+    started = time.monotonic()
+    url = f"http://{HOST}:{stack.opts.worker_health_port}/worker"
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() - started < timeout:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                if (await http.get(url)).json().get("active_jobs", 0) == 0:
+                    return (time.monotonic() - started) * 1000
+            await asyncio.sleep(0.1)
+    return None
+
+
 TURN_FIELDS = ("end_of_utterance_delay_ms", "llm_ttft_ms", "tts_ttfb_ms", "end_to_end_ms")
 
 
@@ -255,6 +269,8 @@ class StepResult:
     cpu_cores_per_call: float | None
     pss_mb_per_call: float | None
     loop_lag_max_ms: float | None
+    # Last caller hung up -> the worker reports no active job (every slot free again).
+    release_ms: float | None
     # The worker's own view of the same turns (session reports), medians.
     worker_eou_p50_ms: float | None
     worker_llm_ttft_p50_ms: float | None
@@ -296,6 +312,7 @@ async def run_step(
         results = await asyncio.gather(
             *(one_call(api, turns, random.Random(seed + i), progress) for i in range(k))
         )
+    release_ms = await slots_released(stack)
     samples = sampler.samples[first_sample:]
     heard = [h for r in results for h in r.heard_ms]
     overhead = [h - floor_ms for h in heard]
@@ -328,6 +345,7 @@ async def run_step(
         cpu_cores_per_call=cpu_per_call,
         pss_mb_per_call=statistics.median(pss) if pss else None,
         loop_lag_max_ms=max(blocks) if blocks else 0.0,
+        release_ms=release_ms,
         worker_eou_p50_ms=pct(worker["end_of_utterance_delay_ms"], 0.5),
         worker_llm_ttft_p50_ms=pct(worker["llm_ttft_ms"], 0.5),
         worker_tts_ttfb_p50_ms=pct(worker["tts_ttfb_ms"], 0.5),
@@ -430,7 +448,7 @@ def table(steps: list[StepResult]) -> str:
     head = (
         f"{'K':>3} {'p50':>6} {'p95':>6} {'ovh50':>6} {'ovh95':>6} {'fail t/c':>8} "
         f"{'join50':>7} {'join95':>7} {'cpu/call':>8} {'pss/call':>8} {'lag max':>7} "
-        f"{'eou':>5} {'w.e2e':>6}"
+        f"{'eou':>5} {'w.e2e':>6} {'free':>5}"
     )
     rows = [head, "-" * len(head)]
     for s in steps:
@@ -440,7 +458,7 @@ def table(steps: list[StepResult]) -> str:
             f"{fmt(s.join_p50_ms):>7} {fmt(s.join_p95_ms):>7} "
             f"{fmt(s.cpu_cores_per_call, 3):>8} {fmt(s.pss_mb_per_call):>8} "
             f"{fmt(s.loop_lag_max_ms):>7} {fmt(s.worker_eou_p50_ms):>5} "
-            f"{fmt(s.worker_e2e_p50_ms):>6}"
+            f"{fmt(s.worker_e2e_p50_ms):>6} {fmt(s.release_ms):>5}"
         )
     return "\n".join(rows)
 
@@ -532,6 +550,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config key=value (repeat)")
     parser.add_argument("--out", default=str(RESULTS / "load.json"))
     parser.add_argument("--png", default=str(RESULTS / "load.png"))
+    parser.add_argument("--run-dir", help="keep the stack's logs and reports here")
     parser.add_argument("--label", default="", help="what this run varies (kept in the JSON)")
     args = parser.parse_args()
     args.calls = [int(k) for k in args.calls.split(",")]
@@ -550,7 +569,8 @@ def main() -> None:
     print(table([]), flush=True)
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
+        run_dir = Path(args.run_dir or tmp)
+        run_dir.mkdir(parents=True, exist_ok=True)
         config_path = run_dir / "voice_config.yaml"
         config_path.write_text(yaml.safe_dump(config))
         fake, base_url = start_fake_models(run_dir, latency)

@@ -83,9 +83,15 @@ def sizes(cpu_per_call: float, pss_per_call: float) -> list[TaskSize]:
 
 
 def measured() -> tuple[float, float]:
-    """CPU and PSS per call at the largest K of the last load run."""
+    """CPU and PSS per call at the largest K of the last load run that had no failure."""
     steps = json.loads(RESULTS.read_text())["steps"]
-    usable = [s for s in steps if s["cpu_cores_per_call"] and s["pss_mb_per_call"]]
+    usable = [
+        s
+        for s in steps
+        if s["cpu_cores_per_call"]
+        and s["pss_mb_per_call"]
+        and not (s["failed_turns"] or s["failed_calls"])
+    ]
     last = usable[-1]
     return float(last["cpu_cores_per_call"]), float(last["pss_mb_per_call"])
 

@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         source=loaded.source,
         version=loaded.version,
         agent_name=settings.agent_name,
-        num_idle_processes=settings.num_idle_processes,
+        num_idle_processes=(
+            settings.max_jobs
+            if settings.num_idle_processes is None
+            else settings.num_idle_processes
+        ),
         port=settings.port,
         max_jobs=settings.max_jobs,
     )

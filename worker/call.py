@@ -234,7 +234,11 @@ class Call:
         await player.start(room=self.ctx.room, agent_session=self.session)
 
         async def close_player() -> None:
-            # Unpublishing from a room that is already gone can hang; never hold the job on it.
+            # The library disconnects the room before shutdown callbacks run, and unpublishing
+            # from a disconnected room hangs until the timeout: 2 s more holding the slot. The
+            # process exits right after, which releases the player anyway.
+            if not self.ctx.room.isconnected():
+                return
             try:
                 await asyncio.wait_for(player.aclose(), _PLAYER_CLOSE_TIMEOUT)
             except (TimeoutError, Exception) as exc:

@@ -188,5 +188,6 @@ def build_session(
         tts=build_tts(config, profile, env, ssl_context),
         vad=vad_model,
         turn_handling=turn_handling(config.realtime),
+        session_close_transcript_timeout=config.realtime.turn_detection.final_transcript_timeout,
         userdata=userdata,
     )

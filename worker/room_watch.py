@@ -59,8 +59,14 @@ async def unless_room_gone(
     # context on this loop. Credentials come from the env the worker exports to its jobs.
     connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context else None
     async with aiohttp.ClientSession(connector=connector) as http:
+        try:
+            lk = api.LiveKitAPI(session=http)
+        except ValueError as exc:  # no server credentials in this process: join unwatched
+            logger.warning("cannot watch the room while joining", error=str(exc))
+            await joining
+            return True
         join = asyncio.create_task(joining, name="join_call")
-        watch = asyncio.create_task(room_gone(ctx, api.LiveKitAPI(session=http)), name="watch")
+        watch = asyncio.create_task(room_gone(ctx, lk), name="watch")
         try:
             await asyncio.wait({join, watch}, return_when=asyncio.FIRST_COMPLETED)
         finally:

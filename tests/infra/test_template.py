@@ -18,7 +18,7 @@ WORKER_MAIN_MB = 155
 FORKSERVER_MB = 55
 IDLE_JOB_PROCESS_MB = 90
 # bench/load.py: CPU of the worker's process tree per live call; a task runs at most 75% busy.
-CPU_CORES_PER_CALL = 0.21
+CPU_CORES_PER_CALL = 0.224
 CPU_TARGET = 0.75
 # Below this a job process cannot hold a call (idle PSS is 70 MB; a call adds audio buffers).
 MIN_JOB_LIMIT_MB = 250

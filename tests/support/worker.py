@@ -80,7 +80,7 @@ class Worker:
         return rooms
 
     async def wait_for_room(self, room: str, timeout: float = 30.0) -> bool:
-        """Whether this worker logs that one of its jobs joined `room` within `timeout`."""
+        """True once this worker's job logged joining `room` (the log trails the join a little)."""
         deadline = time.monotonic() + timeout
         while room not in self.rooms_joined():
             if time.monotonic() > deadline:

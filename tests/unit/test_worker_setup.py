@@ -243,7 +243,7 @@ voice:
     openai:
       stt: {streaming: true}
   realtime:
-    turn_detection: {preemptive_generation: false, preemptive_tts: true}
+    turn_detection: {preemptive_generation: false, preemptive_tts: true, final_transcript_timeout: 1.5}
 """
     config = parse_config(text, "test", env={})
     session = build_session(
@@ -255,6 +255,7 @@ voice:
     )
     preemptive = session.options.turn_handling["preemptive_generation"]
     assert (preemptive["enabled"], preemptive["preemptive_tts"]) == (False, True)
+    assert session.options.session_close_transcript_timeout == 1.5
     assert stt_options(config, ENV)["use_realtime"] is True
     assert session.stt.capabilities.streaming is True
     # Providers built on the process's SSL context still talk to the configured server.

@@ -81,6 +81,9 @@ class TurnDetectionSettings(_Section):
     # reply the caller cuts off is thrown away); preemptive_tts starts the TTS too.
     preemptive_generation: bool = True
     preemptive_tts: bool = False
+    # When the call ends, how long to wait for the transcript of what the caller said last
+    # (the library's default is 2 s, all of it holding the call's slot after a hang-up).
+    final_transcript_timeout: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> TurnDetectionSettings:
