@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from functions.config_watch import watch_config
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
@@ -41,6 +42,7 @@ def dynamodb_client() -> Any:
 
 def build_container(settings: Settings, client: Any | None = None) -> Container:
     client = client or dynamodb_client()
+    watch_config()
     store = SessionStore(client, settings.sessions_table)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)

@@ -21,6 +21,7 @@ from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
 from worker.agents import CallData, build_toolsets, first_agent
+from worker.config_watch import watch_config
 from worker.emf import EmfEmitter
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
@@ -38,8 +39,11 @@ _PLAYER_CLOSE_TIMEOUT = 2.0
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process, before any job: loads the Silero VAD from the config."""
-    settings = get_config().config.realtime.vad
+    """Runs once per job process, before any job: loads the config (kept fresh on a thread from
+    now on, so a call never reads it on its event loop) and the Silero VAD it names."""
+    env = WorkerEnv.from_env()
+    configure_logging(env.log_level)
+    settings = watch_config(env).config.realtime.vad
     proc.userdata["vad"] = load_vad(settings)
     proc.userdata["vad_settings"] = settings
 
@@ -113,7 +117,8 @@ class CallSetup:
     def from_job(cls, ctx: JobContext) -> CallSetup:
         env = WorkerEnv.from_env()
         configure_logging(env.log_level)
-        # Read per job through the shared cache: a changed config reaches the next call.
+        # The cache prewarm started: no read here (a background thread refreshes it), so a
+        # changed config reaches the next call and a broken one leaves the last good one serving.
         loaded = get_config()
         plan = plan_call(ctx.job.metadata, loaded.config, room=ctx.room.name, job_id=ctx.job.id)
         log = logger.bind(
