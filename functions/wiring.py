@@ -7,12 +7,13 @@ from functools import lru_cache
 from typing import Any
 
 from functions.config_watch import watch_config
+from functions.sessions.audit import Auditor
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
-from functions.store.dynamo import ApiKeyStore, SessionStore
+from functions.store.dynamo import ApiKeyStore, AuditStore, SessionStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
 from functions.store.reports import ReportStore
 from voice.config import get_config
@@ -27,6 +28,7 @@ class Container:
     keys: ApiKeyService
     webhooks: WebhookService
     reaper: Reaper
+    audit: Auditor
 
 
 def dynamodb_client() -> Any:
@@ -63,6 +65,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
         webhooks=WebhookService(sessions, store, rooms, LiveKitWebhooks(settings.livekit), utcnow),
         reaper=Reaper(sessions, utcnow),
+        audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
     )
 
 
