@@ -22,9 +22,15 @@ def find_livekit_server() -> str | None:
 
 
 def livekit_yaml(
-    port: int, tcp_port: int, udp_port: int, webhook_url: str | None = None, log_level: str = "info"
+    port: int,
+    tcp_port: int,
+    udp_port: int,
+    webhook_url: str | None = None,
+    log_level: str = "info",
+    api_key: str = DEV_LIVEKIT_KEY,
+    api_secret: str = DEV_LIVEKIT_SECRET,
 ) -> str:
-    """A livekit-server config on loopback with the dev keys, optionally sending webhooks."""
+    """A livekit-server config on loopback (the dev keys unless given), optionally sending webhooks."""
     lines = [
         f"port: {port}",
         "bind_addresses: ['127.0.0.1']",
@@ -34,10 +40,10 @@ def livekit_yaml(
         "  use_external_ip: false",
         "  node_ip: 127.0.0.1",
         "keys:",
-        f"  {DEV_LIVEKIT_KEY}: {DEV_LIVEKIT_SECRET}",
+        f"  {api_key}: {api_secret}",
         "logging:",
         f"  level: {log_level}",
     ]
     if webhook_url:
-        lines += ["webhook:", f"  api_key: {DEV_LIVEKIT_KEY}", "  urls:", f"    - {webhook_url}"]
+        lines += ["webhook:", f"  api_key: {api_key}", "  urls:", f"    - {webhook_url}"]
     return "\n".join(lines) + "\n"
