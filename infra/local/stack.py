@@ -50,6 +50,8 @@ class StackOptions:
     # The LiveKit key pair the server, API and worker share (tests set a recognisable secret).
     livekit_api_key: str = DEV_LIVEKIT_KEY
     livekit_api_secret: str = DEV_LIVEKIT_SECRET
+    # Where LiveKit sends its webhooks (default: the API's route); tests put a relay in between.
+    livekit_webhook_url: str | None = None
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
@@ -78,6 +80,7 @@ class LocalStack:
         self.api_url = f"http://{HOST}:{options.api_port}"
         self.livekit_url = f"ws://{HOST}:{options.livekit_port}"
         self.playground_url = f"{self.api_url}/voice/realtime/playground"
+        self.webhook_url = f"{self.api_url}/voice/realtime/livekit/webhook"
 
     def log_path(self, name: str) -> Path:
         return self.opts.run_dir / f"{name}.log"
@@ -169,7 +172,7 @@ class LocalStack:
                 self.opts.livekit_port,
                 self.opts.livekit_tcp_port,
                 self.opts.livekit_udp_port,
-                webhook_url=f"{self.api_url}/voice/realtime/livekit/webhook",
+                webhook_url=self.opts.livekit_webhook_url or self.webhook_url,
                 api_key=self.opts.livekit_api_key,
                 api_secret=self.opts.livekit_api_secret,
             )
