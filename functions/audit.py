@@ -1,4 +1,4 @@
-"""`python -m functions.audit [--repair] [--json]`: checks the session invariants, exit 1 if broken."""
+"""`python -m functions.audit`: checks the session invariants; exit 1 if violated, 2 if it cannot run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from functions.aio import run_sync
 from functions.domain.audit import AuditReport
+from functions.domain.errors import DomainError
 from functions.wiring import get_container
 
 
@@ -19,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repair", action="store_true", help="fix what is safe to fix")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    report = audit_once(repair=args.repair)
+    try:
+        report = audit_once(repair=args.repair)
+    except DomainError as exc:  # the table or the config could not be read: no verdict
+        print(f"audit could not run: {exc}", file=sys.stderr)
+        return 2
     print(report.model_dump_json(indent=2) if args.json else report.render())
     return 0 if report.ok else 1
 
