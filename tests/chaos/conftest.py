@@ -87,7 +87,7 @@ class Chaos:
     def api_key(self) -> str:
         return self.stack.api_keys[0][0]
 
-    def client(self, timeout: float = 10) -> httpx.AsyncClient:
+    def client(self, timeout: float = 30) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.stack.api_url + API, headers={"x-api-key": self.api_key}, timeout=timeout
         )
