@@ -72,6 +72,16 @@ bench-load: install livekit-server e2e-deps ## load benchmark: concurrent caller
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)
 	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox)
 
+.PHONY: chaos audit api-load
+chaos: install livekit-server e2e-deps ## the chaos suite alone (faults during live calls); figures in bench/results/chaos.json
+	$(BIN)/pytest -q -s tests/chaos
+
+audit: install ## the invariant check against $$AWS_ENDPOINT_URL / $$LIVEKIT_URL (exit 1 when violated)
+	$(BIN)/python -m functions.audit
+
+api-load: install livekit-server ## 1,000 mixed API requests from 50 clients; figures in bench/results/api_load.json
+	$(BIN)/python bench/api_load.py
+
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
 	$(BIN)/python -m infra.local.api
 

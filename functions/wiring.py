@@ -7,8 +7,10 @@ from functools import lru_cache
 from typing import Any
 
 from functions.api.schemas import SessionPublic
+from functions.config_watch import watch_config
 from functions.domain.models import SessionRecord
 from functions.sessions.admission import Admission
+from functions.sessions.audit import Auditor
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.authority import RoomGuard
 from functions.sessions.customer_webhooks import CustomerWebhooks, RetryPolicy
@@ -18,7 +20,7 @@ from functions.sessions.transcripts import CallReports
 from functions.sessions.watchdog import AgentWatchdog
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
-from functions.store.dynamo import ApiKeyStore, FleetStore, SessionStore
+from functions.store.dynamo import ApiKeyStore, AuditStore, FleetStore, SessionStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
@@ -39,6 +41,7 @@ class Container:
     admission: Admission
     call_reports: CallReports
     customer_webhooks: CustomerWebhooks
+    audit: Auditor
     watchdog: AgentWatchdog | None = None
 
 
@@ -47,9 +50,14 @@ def dynamodb_client() -> Any:
     from botocore.config import Config
 
     # Short timeouts and few retries: a slow table should become a 503, not a Lambda timeout.
+    # A stalled table costs at most 2 attempts x (1 s + 2 s) per call (standard mode counts the
+    # first attempt; legacy mode's max_attempts=3 meant 4 attempts, 20 s with a 5 s read timeout,
+    # past the API function's 15 s timeout).
     return boto3.client(
         "dynamodb",
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3}),
+        config=Config(
+            connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+        ),
     )
 
 
@@ -64,6 +72,7 @@ def sqs_client() -> Any:
 
 def build_container(settings: Settings, client: Any | None = None) -> Container:
     client = client or dynamodb_client()
+    watch_config()
     store = SessionStore(client, settings.sessions_table)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
@@ -106,6 +115,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         call_reports=call_reports,
         customer_webhooks=customer_webhooks,
         watchdog=watchdog,
+        audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
     )
 
 

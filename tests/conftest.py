@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from infra.local.moto_fidelity import serialize_dynamodb
 from infra.local.paths import CONFIG_FILE
 from infra.local.stack import free_port
 from infra.template import create_sessions_table
@@ -53,24 +52,8 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Makes moto's DynamoDB calls one-at-a-time, as DynamoDB's own transactions behave.
-
-    moto rolls a failed transaction back by restoring a deep copy of the whole table taken when
-    the transaction began, which wipes writes other threads made meanwhile. Real DynamoDB
-    serializes conflicting transactions instead. Each call still interleaves freely with the
-    others, so a read-then-write limit check would still race; only conditional writes hold.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "get_item", "put_item", "update_item", "query"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+    """Makes moto's DynamoDB calls one-at-a-time, as DynamoDB's own transactions behave."""
+    serialize_dynamodb(monkeypatch.setattr)
 
 
 @pytest.fixture

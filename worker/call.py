@@ -26,6 +26,7 @@ from voice.report import recording_key
 from voice.rooms import session_id_from_room
 from voice.templating import fill
 from worker.agents import CallData, build_toolsets, first_agent
+from worker.config_watch import watch_config
 from worker.emf import EmfEmitter
 from worker.gate import SessionGateReader, start_check
 from worker.jobs import plan_call
@@ -54,11 +55,13 @@ _PLAYER_CLOSE_TIMEOUT = 2.0
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process, before any job: what a job would otherwise build on its loop."""
-    configure_logging(WorkerEnv.from_env().log_level)
+    """Runs once per job process, before any job: loads the config (kept fresh on a thread from
+    now on, so a call never reads it on its event loop) and the Silero VAD it names."""
+    env = WorkerEnv.from_env()
+    configure_logging(env.log_level)
     for module in WARM_IMPORTS:
         importlib.import_module(module)
-    settings = get_config().config.realtime.vad
+    settings = watch_config(env).config.realtime.vad
     proc.userdata["vad"] = load_vad(settings)
     proc.userdata["vad_settings"] = settings
     proc.userdata["ssl_context"] = shared_ssl_context()
@@ -137,7 +140,8 @@ class CallSetup:
     def from_job(cls, ctx: JobContext) -> CallSetup:
         env = WorkerEnv.from_env()
         configure_logging(env.log_level)
-        # Read per job through the shared cache: a changed config reaches the next call.
+        # The cache prewarm started: no read here (a background thread refreshes it), so a
+        # changed config reaches the next call and a broken one leaves the last good one serving.
         loaded = get_config()
         plan = plan_call(ctx.job.metadata, loaded.config, room=ctx.room.name, job_id=ctx.job.id)
         log = logger.bind(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from functions.api.deps import CurrentUser, Reports, Sessions, Webhooks
 from functions.api.schemas import (
+    ConfigHealth,
     ErrorBody,
     HealthResponse,
     SessionCreate,
@@ -23,7 +24,7 @@ from functions.domain.errors import FleetAtCapacity, SessionLimitReached
 from functions.observability import metrics
 from functions.sessions.new_session import NewSession
 from functions.wiring import get_container
-from voice.config import redact
+from voice.config import config_status, redact
 
 router = APIRouter(prefix="/voice/realtime")
 
@@ -125,7 +126,12 @@ def get_config(user: CurrentUser, sessions: Sessions) -> dict[str, Any]:
 async def health(sessions: Sessions) -> HealthResponse:
     h = await sessions.health()
     return HealthResponse.model_validate(
-        asdict(h) | {"status": h.status, "timestamp": datetime.now(UTC)}
+        asdict(h)
+        | {
+            "status": h.status,
+            "timestamp": datetime.now(UTC),
+            "config": ConfigHealth.of(config_status()),
+        }
     )
 
 

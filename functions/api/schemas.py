@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.domain.models import SessionRecord, SessionStatus
+from voice.config import ConfigStatus
 from voice.config.schema import AgentType
 
 MAX_INSTRUCTIONS_CHARS = 4000
@@ -139,6 +140,27 @@ class SessionPage(BaseModel):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at end")
 
 
+class ConfigHealth(BaseModel):
+    """The config this process serves; `stale_since` is set while a newer one fails to load."""
+
+    version: str
+    source: str
+    loaded_at: datetime
+    stale_since: datetime | None = None
+
+    @classmethod
+    def of(cls, status: ConfigStatus | None) -> ConfigHealth | None:
+        if status is None:
+            return None
+        stale = status.stale_since
+        return cls(
+            version=status.version,
+            source=status.source,
+            loaded_at=datetime.fromtimestamp(status.loaded_at, UTC),
+            stale_since=None if stale is None else datetime.fromtimestamp(stale, UTC),
+        )
+
+
 class HealthResponse(BaseModel):
     status: str
     livekit_connected: bool
@@ -146,6 +168,7 @@ class HealthResponse(BaseModel):
     active_rooms: int | None
     active_sessions: int | None
     timestamp: datetime
+    config: ConfigHealth | None = None
 
 
 class ErrorBody(BaseModel):

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+from functions.domain.audit import UserCounter
 from functions.domain.events import AgentCheck, OutboxMessage, RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
@@ -52,6 +53,13 @@ class AgentCheckQueue(Protocol):
     """Delivers an agent check back to the watchdog after a delay (SQS in AWS and locally)."""
 
     def schedule(self, check: AgentCheck, delay_seconds: int) -> None: ...
+
+
+class AuditStorage(Protocol):
+    def counters(self) -> list[UserCounter]: ...
+    def counter(self, user_id: str) -> UserCounter | None: ...
+    def live_sessions(self) -> Iterator[SessionRecord]: ...
+    def set_counter(self, user_id: str, seen: int, live: int, now: datetime) -> bool: ...
 
 
 class ApiKeyStorage(Protocol):

@@ -100,7 +100,10 @@ def start_moto(port: int = 0) -> tuple[Any, str]:
 
     from moto.server import ThreadedMotoServer
 
+    from infra.local.moto_fidelity import serialize_dynamodb
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    serialize_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()

@@ -28,12 +28,10 @@ def livekit_yaml(
     webhook_url: str | None = None,
     log_level: str = "info",
     redis_address: str | None = None,
+    api_key: str = DEV_LIVEKIT_KEY,
+    api_secret: str = DEV_LIVEKIT_SECRET,
 ) -> str:
-    """A livekit-server config on loopback with the dev keys, optionally sending webhooks.
-
-    SIP needs `redis_address` (host:port): without Redis the server answers SIP requests with
-    "sip not connected (redis required)".
-    """
+    """A livekit-server config on loopback (the dev keys unless given), optionally sending webhooks."""
     lines = [
         f"port: {port}",
         "bind_addresses: ['127.0.0.1']",
@@ -43,12 +41,12 @@ def livekit_yaml(
         "  use_external_ip: false",
         "  node_ip: 127.0.0.1",
         "keys:",
-        f"  {DEV_LIVEKIT_KEY}: {DEV_LIVEKIT_SECRET}",
+        f"  {api_key}: {api_secret}",
         "logging:",
         f"  level: {log_level}",
     ]
     if webhook_url:
-        lines += ["webhook:", f"  api_key: {DEV_LIVEKIT_KEY}", "  urls:", f"    - {webhook_url}"]
+        lines += ["webhook:", f"  api_key: {api_key}", "  urls:", f"    - {webhook_url}"]
     if redis_address:
         lines += ["redis:", f"  address: {redis_address}"]
     return "\n".join(lines) + "\n"

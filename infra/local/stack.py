@@ -75,6 +75,11 @@ class StackOptions:
     worker_env: dict[str, str] = field(default_factory=dict)
     # Extra environment for every piece (VOICE_WEBHOOK_SECRET, WEBHOOK_RETRY_BASE_SECONDS, ...).
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The LiveKit key pair the server, API and worker share (tests set a recognisable secret).
+    livekit_api_key: str = DEV_LIVEKIT_KEY
+    livekit_api_secret: str = DEV_LIVEKIT_SECRET
+    # Where LiveKit sends its webhooks (default: the API's route); tests put a relay in between.
+    livekit_webhook_url: str | None = None
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
@@ -103,6 +108,7 @@ class LocalStack:
         self.api_url = f"http://{HOST}:{options.api_port}"
         self.livekit_url = f"ws://{HOST}:{options.livekit_port}"
         self.playground_url = f"{self.api_url}/voice/realtime/playground"
+        self.webhook_url = f"{self.api_url}/voice/realtime/livekit/webhook"
 
     def log_path(self, name: str) -> Path:
         return self.opts.run_dir / f"{name}.log"
@@ -116,8 +122,8 @@ class LocalStack:
             {
                 "ENVIRONMENT": "local",
                 "LIVEKIT_URL": self.livekit_url,
-                "LIVEKIT_API_KEY": DEV_LIVEKIT_KEY,
-                "LIVEKIT_API_SECRET": DEV_LIVEKIT_SECRET,
+                "LIVEKIT_API_KEY": self.opts.livekit_api_key,
+                "LIVEKIT_API_SECRET": self.opts.livekit_api_secret,
                 "VOICE_CONFIG_URI": self.opts.config_uri,
                 "VOICE_CONFIG_TTL_SECONDS": "5",
                 "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",
@@ -177,7 +183,9 @@ class LocalStack:
                 self.opts.livekit_port,
                 self.opts.livekit_tcp_port,
                 self.opts.livekit_udp_port,
-                webhook_url=f"{self.api_url}/voice/realtime/livekit/webhook",
+                webhook_url=self.opts.livekit_webhook_url or self.webhook_url,
+                api_key=self.opts.livekit_api_key,
+                api_secret=self.opts.livekit_api_secret,
                 redis_address=self.opts.redis_address,
             )
         )
@@ -216,15 +224,22 @@ class LocalStack:
         self._spawn("outbox", [sys.executable, "-m", "infra.local.outbox"], self.base_env())
 
     def start_worker(
-        self, name: str = "worker", health_port: int | None = None, timeout: float = 90
+        self,
+        name: str = "worker",
+        health_port: int | None = None,
+        timeout: float = 90,
+        command: str = "dev",
+        env: dict[str, str] | None = None,
     ) -> None:
-        """Starts a worker; more than one (each with its own name and port) makes a small fleet."""
-        env = self.worker_env()
+        """Starts a worker; more than one (each with its own name and port) makes a small fleet.
+
+        `command="start"` is production mode: SIGTERM drains the live calls instead of closing."""
+        full_env = self.worker_env() | (env or {})
         port = health_port or self.opts.worker_health_port
-        env["OPENAGENTS_LIVEKIT_WORKER_PORT"] = str(port)
+        full_env["OPENAGENTS_LIVEKIT_WORKER_PORT"] = str(port)
         log = self.log_path(name)
         offset = log.stat().st_size if log.exists() else 0
-        self._spawn(name, [sys.executable, "-m", "worker", "dev"], env)
+        self._spawn(name, [sys.executable, "-m", "worker", command], full_env)
         self._wait(name, f"http://{HOST}:{port}/", timeout)
         # Health answers before the worker has registered with LiveKit, and a room created in
         # between gets its agent dispatch dropped: ready means registered, and (its first

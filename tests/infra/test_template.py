@@ -318,6 +318,19 @@ def test_alarms_cover_the_issue_list(template):
             ), (function, metric)
 
 
+def test_a_failed_config_load_alarms_for_either_plane(template):
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    queries = alarms["ConfigLoadFailedAlarm"]["Properties"]["Metrics"]
+    dims = {
+        (d["Name"], d["Value"])
+        for q in queries
+        if "MetricStat" in q
+        for d in q["MetricStat"]["Metric"]["Dimensions"]
+    }
+    assert alarm_metric_names(alarms["ConfigLoadFailedAlarm"]) == {"ConfigLoadFailed"}
+    assert dims == {("service", "control-plane"), ("Service", "voice-worker")}
+
+
 def test_silence_is_an_alarm_for_heartbeat_metrics(template):
     for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
         names = alarm_metric_names(alarm)

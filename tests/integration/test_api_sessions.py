@@ -259,6 +259,7 @@ def test_health_is_degraded_when_livekit_is_unreachable(control_plane: ControlPl
         "active_rooms",
         "active_sessions",
         "timestamp",
+        "config",
     }
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,10 @@ def _read_source(uri: str, *, s3_client: Any = None, ssm_client: Any = None) -> 
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # botocore errors carry the AWS reason in their text
             raise ConfigError(f"cannot read config from {uri}: {exc}", uri) from exc
-        return body.decode("utf-8")
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config in {uri} is not UTF-8 text: {exc.reason}", uri) from exc
     if uri.startswith("ssm:"):
         name = uri[len("ssm:") :]
         if not name:
@@ -173,41 +177,179 @@ def load_config(
     return LoadedConfig(config=config, source=uri, version=digest, loaded_at=time.time())
 
 
-class ConfigCache:
-    """Holds the last good config for `ttl` seconds, so a changed config reaches new sessions."""
+@dataclass(frozen=True)
+class ConfigStatus:
+    """What a process is serving: the last good config, and since when a newer one failed."""
 
-    def __init__(self, uri: str | None = None, ttl: float | None = None) -> None:
+    version: str
+    source: str
+    loaded_at: float
+    # Set on the first failed refresh after a good load; cleared by the next good one.
+    stale_since: float | None = None
+    error: str | None = None
+
+
+# Called after a refresh failed while a last good config keeps serving: each plane logs and counts.
+FailureListener = Callable[[ConfigError, LoadedConfig], None]
+
+
+class ConfigCache:
+    """Holds the last good config; a refresh every `ttl` seconds lets a changed config reach new
+    sessions, and a refresh that fails keeps the last good one serving.
+
+    Synchronous by default (the first `get()` after the TTL reloads); after
+    `start_background_refresh()`, `get()` never reads the source, so an event loop never blocks.
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        ttl: float | None = None,
+        *,
+        on_failure: FailureListener | None = None,
+    ) -> None:
         self._uri = uri
         env_ttl = os.environ.get("VOICE_CONFIG_TTL_SECONDS")
         self._ttl = ttl if ttl is not None else float(env_ttl or DEFAULT_TTL_SECONDS)
-        self._lock = threading.Lock()
+        self._on_failure = on_failure
+        # One reload at a time; readers never wait on it once a config is loaded in background mode.
+        self._refresh_lock = threading.RLock()
         self._loaded: LoadedConfig | None = None
+        self._checked_at = 0.0
+        self._stale_since: float | None = None
+        self._error: str | None = None
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
 
     def get(self) -> LoadedConfig:
-        with self._lock:
-            now = time.time()
-            if self._loaded is None or now - self._loaded.loaded_at >= self._ttl:
-                self._loaded = load_config(self._uri)
+        """The config to serve; raises ConfigError only if no good config was ever loaded."""
+        loaded = self._loaded
+        if loaded is not None and (self._refresher is not None or not self._due()):
+            return loaded
+        with self._refresh_lock:
+            if self._loaded is None or (self._refresher is None and self._due()):
+                return self.refresh()
             return self._loaded
 
+    def refresh(self) -> LoadedConfig:
+        """Reloads now; a failure keeps the last good config, and raises only if there is none."""
+        with self._refresh_lock:
+            try:
+                fresh = load_config(self._uri)
+            except Exception as exc:
+                error = _as_config_error(exc, self._uri)
+                self._checked_at = time.time()
+                last = self._loaded
+                if last is None:
+                    raise error from exc
+                if self._stale_since is None:
+                    self._stale_since = self._checked_at
+                self._error = str(error)
+                if self._on_failure is not None:
+                    self._on_failure(error, last)
+                return last
+            self._loaded, self._checked_at = fresh, fresh.loaded_at
+            self._stale_since = self._error = None
+            return fresh
+
+    def status(self) -> ConfigStatus | None:
+        """None before the first good load."""
+        loaded = self._loaded
+        if loaded is None:
+            return None
+        return ConfigStatus(
+            version=loaded.version,
+            source=loaded.source,
+            loaded_at=loaded.loaded_at,
+            stale_since=self._stale_since,
+            error=self._error,
+        )
+
+    def start_background_refresh(self, interval: float | None = None) -> LoadedConfig:
+        """Loads now (raising if that fails), then refreshes every `interval` (default: the TTL)
+        on a daemon thread."""
+        loaded = self.get()
+        with self._refresh_lock:
+            if self._refresher is None:
+                self._stop.clear()
+                self._refresher = threading.Thread(
+                    target=self._refresh_forever,
+                    args=(self._ttl if interval is None else interval,),
+                    name="config-refresh",
+                    daemon=True,
+                )
+                self._refresher.start()
+        return loaded
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread, self._refresher = self._refresher, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
     def clear(self) -> None:
-        with self._lock:
+        with self._refresh_lock:
             self._loaded = None
+            self._stale_since = self._error = None
+
+    def _due(self) -> bool:
+        return time.time() - self._checked_at >= self._ttl
+
+    def _refresh_forever(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.refresh()
+
+
+def _as_config_error(exc: Exception, uri: str | None) -> ConfigError:
+    if isinstance(exc, ConfigError):
+        return exc
+    source = uri or os.environ.get("VOICE_CONFIG_URI") or DEFAULT_URI
+    return ConfigError(f"cannot load config from {source}: {exc!r}", source)
 
 
 _default_cache: ConfigCache | None = None
+_failure_listeners: list[FailureListener] = []
+
+
+def _notify(error: ConfigError, last: LoadedConfig) -> None:
+    for listener in list(_failure_listeners):
+        listener(error, last)
+
+
+def default_config_cache() -> ConfigCache:
+    """The process-wide cache of `$VOICE_CONFIG_URI`."""
+    global _default_cache
+    if _default_cache is None:
+        _default_cache = ConfigCache(on_failure=_notify)
+    return _default_cache
 
 
 def get_config() -> LoadedConfig:
     """The process-wide cached config from `$VOICE_CONFIG_URI`."""
-    global _default_cache
-    if _default_cache is None:
-        _default_cache = ConfigCache()
-    return _default_cache.get()
+    return default_config_cache().get()
+
+
+def config_status() -> ConfigStatus | None:
+    """What the process-wide cache serves, and whether a newer config failed to load.
+
+    Once a config has loaded this refreshes it when due, so a health check sees a broken push
+    even when no session was created since."""
+    cache = default_config_cache()
+    if cache.status() is not None:
+        cache.get()
+    return cache.status()
+
+
+def on_config_failure(listener: FailureListener) -> None:
+    """Registers `listener` (once) for failed refreshes of the process-wide cache."""
+    if listener not in _failure_listeners:
+        _failure_listeners.append(listener)
 
 
 def reset_config_cache() -> None:
     global _default_cache
+    if _default_cache is not None:
+        _default_cache.stop()
     _default_cache = None
 
 

@@ -1,7 +1,8 @@
 """DynamoDB access: sessions with per-user counters, and API keys, in the one table."""
 
 from functions.store.dynamo.api_keys import ApiKeyStore
+from functions.store.dynamo.audit import AuditStore
 from functions.store.dynamo.fleet import FleetStore
 from functions.store.dynamo.sessions import SessionStore
 
-__all__ = ["ApiKeyStore", "FleetStore", "SessionStore"]
+__all__ = ["ApiKeyStore", "AuditStore", "FleetStore", "SessionStore"]

@@ -54,6 +54,16 @@ def state_pk(status: SessionStatus) -> str:
     return f"STATE#{status.value}"
 
 
+def by_state_query(table: str, status: SessionStatus) -> dict[str, Any]:
+    """Query arguments for every session in one status (the by-state index)."""
+    return {
+        "TableName": table,
+        "IndexName": BY_STATE_INDEX,
+        "KeyConditionExpression": "gsi2pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": state_pk(status)}},
+    }
+
+
 def backlog_pk(backlog: Backlog) -> str:
     """The by-state partition holding a backlog: live statuses by name, rooms still to delete."""
     if backlog is Backlog.ROOM_DELETE:

@@ -22,6 +22,7 @@ from functions.store.dynamo.items import (
     BY_USER_INDEX,
     CLEANUP_STATE,
     backlog_pk,
+    by_state_query,
     counter_key,
     decode_cursor,
     encode_cursor,
@@ -167,12 +168,7 @@ class SessionStore:
             page.get("Count", 0)
             for status in LIVE_STATUSES
             for page in query_pages(
-                self._client,
-                TableName=self._table,
-                IndexName=BY_STATE_INDEX,
-                KeyConditionExpression="gsi2pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": state_pk(status)}},
-                Select="COUNT",
+                self._client, **by_state_query(self._table, status), Select="COUNT"
             )
         )
 

@@ -1,0 +1,387 @@
+"""Faults on the real local stack during live calls; every scenario ends with the invariant check.
+
+Each scenario prints, and records in bench/results/chaos.json, how long it took until every
+affected session was consistent again. Nothing here asserts on a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.aws import CONFIG_KEY, LOCAL_CONFIG_BUCKET, local_client
+from infra.local.paths import CONFIG_FILE
+from infra.local.stack import free_port
+from tests.chaos.conftest import Chaos
+from tests.support.caller import Caller, speech, wait_until
+from tests.support.fake_openai import ANSWER, QUESTION
+from tests.support.stack import log_tail, poll_session
+
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.livekit]
+
+WAIT = 90.0
+FINAL = ("ended", "expired", "failed")
+
+
+@dataclass
+class LiveCall:
+    session_id: str
+    caller: Caller
+    created: dict[str, Any]
+
+
+@asynccontextmanager
+async def live_call(chaos: Chaos, api: httpx.AsyncClient) -> AsyncIterator[LiveCall]:
+    """A session whose caller has joined and heard the agent; the caller leaves at the end."""
+    created = await chaos.create(api)
+    caller = Caller()
+    joined = time.monotonic()
+    await caller.join(created["url"], created["token"])
+    try:
+        await poll_session(api, created["session_id"], lambda s: s["agent_joined"], WAIT, "agent")
+        await caller.wait_for_voice(after=joined, timeout=WAIT)
+        await caller.wait_for_quiet(quiet=1.0, timeout=WAIT)
+        yield LiveCall(created["session_id"], caller, created)
+    except AssertionError as exc:
+        names = [n for n in chaos.stack.procs if n.startswith("worker")] + ["api"]
+        raise AssertionError(f"{exc}\n{log_tail(chaos.stack, *names)}") from exc
+    finally:
+        await caller.leave()
+
+
+async def answered(call: LiveCall) -> None:
+    """The caller asks the question and hears the agent answer it."""
+    spoke = await call.caller.say(speech(QUESTION))
+    await call.caller.wait_for_voice(after=spoke, timeout=WAIT)
+    agent = call.caller.agents_joined[-1]
+    await wait_until(
+        lambda: ANSWER in " ".join(call.caller.said_by(agent)), WAIT, "the agent's answer"
+    )
+
+
+def holder(chaos: Chaos, session_id: str) -> str:
+    """The worker whose log names the session: the one running its job."""
+    for name in [n for n in chaos.stack.procs if n.startswith("worker")]:
+        if session_id in chaos.stack.log_path(name).read_text(errors="replace"):
+            return name
+    raise AssertionError(f"no worker log names session {session_id}")
+
+
+async def settled(chaos: Chaos, api: httpx.AsyncClient, session_ids: list[str]) -> None:
+    """Every session final, and the audit clean."""
+    for sid in session_ids:
+        await poll_session(api, sid, lambda s: s["status"] in FINAL, WAIT, f"{sid} final")
+    await chaos.until_audit_clean(WAIT)
+
+
+def push_config(chaos: Chaos, body: bytes) -> None:
+    s3 = local_client("s3", chaos.stack.moto_url)
+    s3.put_object(Bucket=LOCAL_CONFIG_BUCKET, Key=CONFIG_KEY, Body=body)
+
+
+async def test_a_call_without_faults_ends_consistent(chaos: Chaos, api: httpx.AsyncClient) -> None:
+    async with live_call(chaos, api) as call:
+        await answered(call)
+        left = time.monotonic()
+    await settled(chaos, api, [call.session_id])
+    chaos.figures.record("no_fault", consistent_after_hangup_s=time.monotonic() - left)
+
+
+async def test_a_broken_config_pushed_mid_call_leaves_calls_and_new_sessions_working(
+    chaos: Chaos, api: httpx.AsyncClient
+) -> None:
+    good = CONFIG_FILE.read_bytes()
+    async with live_call(chaos, api) as call:
+        pushed = time.monotonic()
+        push_config(chaos, b"voice: {realtime: {limits: {max_sessions_per_user: many}}}")
+        try:
+            # Past the stack's 5 s TTL: both planes have tried the broken one by the answer.
+            await asyncio.sleep(6)
+            await answered(call)
+            health = (await api.get("/health")).json()["config"]
+            assert health["stale_since"] is not None, health
+            # Both planes counted it: the worker's job processes refresh on their own thread.
+            assert any(
+                '"ConfigLoadFailed":1' in chaos.stack.log_path(n).read_text(errors="replace")
+                for n in chaos.stack.procs
+                if n.startswith("worker")
+            ), log_tail(chaos.stack, "worker")
+            async with live_call(chaos, api) as second:
+                greeted = time.monotonic() - pushed
+                first = (await api.get(f"/session/{call.session_id}")).json()
+                again = (await api.get(f"/session/{second.session_id}")).json()
+                assert again["config_version"] == first["config_version"]
+        finally:
+            push_config(chaos, good)
+        fixed = time.monotonic()
+
+        async def fresh() -> bool:
+            return (await api.get("/health")).json()["config"]["stale_since"] is None
+
+        deadline = time.monotonic() + WAIT
+        while not await fresh():
+            assert time.monotonic() < deadline, "the fixed config never replaced the stale one"
+            await asyncio.sleep(0.5)
+        cleared = time.monotonic() - fixed
+    await settled(chaos, api, [call.session_id, second.session_id])
+    chaos.figures.record(
+        "broken_config_pushed",
+        new_session_greeted_after_push_s=greeted,
+        stale_cleared_after_fix_s=cleared,
+        calls_interrupted=0,
+    )
+
+
+async def test_a_worker_sigtermed_mid_call_drains_it_takes_no_new_job_and_releases_protection(
+    chaos: Chaos, api: httpx.AsyncClient
+) -> None:
+    stack = chaos.stack
+    async with live_call(chaos, api) as call:
+        assert holder(chaos, call.session_id) == "worker"
+        assert any(b["ProtectionEnabled"] for b in chaos.ecs.bodies), chaos.ecs.bodies
+        # A second worker without an ECS agent, to take the jobs the draining one refuses.
+        stack.start_worker("worker-b", health_port=free_port(), env={"ECS_AGENT_URI": ""})
+        draining = stack.procs["worker"]
+        termed = time.monotonic()
+        # As ECS stops a task: SIGTERM to the main process only, not to its job processes.
+        os.kill(draining.pid, signal.SIGTERM)
+        await asyncio.sleep(2)
+        async with live_call(chaos, api) as newcomer:
+            assert holder(chaos, newcomer.session_id) == "worker-b"
+        await answered(call)  # the live call goes on on the draining worker
+        assert draining.poll() is None, "the worker exited with a call still live"
+        hung_up = time.monotonic()
+    exit_code = await asyncio.to_thread(draining.wait, WAIT)
+    exited = time.monotonic()
+    stack.procs.pop("worker", None)
+    assert exit_code == 0, log_tail(stack, "worker")
+    assert chaos.ecs.bodies[-1]["ProtectionEnabled"] is False, chaos.ecs.bodies
+    await settled(chaos, api, [call.session_id, newcomer.session_id])
+    chaos.figures.record(
+        "worker_sigterm_mid_call",
+        call_lasted_after_sigterm_s=hung_up - termed,
+        worker_exited_after_hangup_s=exited - hung_up,
+        consistent_after_hangup_s=time.monotonic() - hung_up,
+    )
+
+
+async def test_a_worker_sigkilled_mid_call_is_taken_over_or_ends_never_active_without_agent(
+    chaos: Chaos, api: httpx.AsyncClient
+) -> None:
+    stack = chaos.stack
+    if "worker" not in stack.procs:
+        stack.start_worker("worker", health_port=free_port(), env={"ECS_AGENT_URI": ""})
+    async with live_call(chaos, api) as call:
+        victim = holder(chaos, call.session_id)
+        killed = time.monotonic()
+        stack.stop_worker(signal.SIGKILL, name=victim)
+
+        async def outcome() -> dict[str, Any]:
+            body = (await api.get(f"/session/{call.session_id}")).json()
+            return dict(body)
+
+        deadline = time.monotonic() + WAIT
+        while True:
+            body = await outcome()
+            taken_over = len(call.caller.agents_joined) >= 2 and body["status"] == "active"
+            if taken_over or body["status"] in FINAL:
+                break
+            assert time.monotonic() < deadline, f"never taken over nor ended: {body}"
+            await asyncio.sleep(0.5)
+        recovered = time.monotonic() - killed
+        if taken_over:
+            await answered(call)
+        hung_up = time.monotonic()
+    await settled(chaos, api, [call.session_id])
+    chaos.figures.record(
+        "worker_sigkill_mid_call",
+        outcome="taken over" if taken_over else body["status"],
+        recovered_after_kill_s=recovered,
+        consistent_after_hangup_s=time.monotonic() - hung_up,
+    )
+
+
+async def test_the_aws_emulator_unreachable_for_20_s_gives_503_json_and_leaks_no_slot(
+    chaos: Chaos,
+) -> None:
+    stack = chaos.stack
+    emulator = stack.procs["aws"]
+    statuses: list[int] = []
+    bad: list[str] = []
+    latencies: list[float] = []
+    created: list[str] = []
+    stop = asyncio.Event()
+
+    async def traffic() -> None:
+        async with chaos.client(timeout=60) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    resp = await client.post("/session", json={"agent_type": "single_agent"})
+                except httpx.HTTPError as exc:
+                    bad.append(f"transport: {exc!r}")
+                    continue
+                latencies.append(time.monotonic() - started)
+                statuses.append(resp.status_code)
+                body = resp.json()
+                if resp.status_code == 201:
+                    created.append(body["session_id"])
+                    chaos.join_tokens.append(body["token"])
+                    await client.delete(f"/session/{body['session_id']}")
+                elif resp.status_code not in (429, 503) or not (body["error"] and body["message"]):
+                    bad.append(f"{resp.status_code}: {body}")
+                await asyncio.sleep(0.2)
+
+    clients = [asyncio.create_task(traffic()) for _ in range(3)]
+    await asyncio.sleep(2)
+    os.killpg(emulator.pid, signal.SIGSTOP)
+    paused = time.monotonic()
+    try:
+        await asyncio.sleep(20)
+    finally:
+        os.killpg(emulator.pid, signal.SIGCONT)
+    resumed = time.monotonic()
+    served = len(statuses)
+    async with chaos.client() as probe:
+        while (await probe.get("/sessions")).status_code != 200:
+            await asyncio.sleep(0.2)
+    back = time.monotonic() - resumed
+    await asyncio.sleep(3)
+    stop.set()
+    await asyncio.gather(*clients)
+    assert not bad, bad
+    assert 503 in statuses, statuses
+    async with chaos.client() as client:
+        for sid in created:
+            await client.delete(f"/session/{sid}")
+    report = await chaos.until_audit_clean(WAIT)
+    chaos.figures.record(
+        "aws_emulator_unreachable_20s",
+        requests=len(statuses),
+        during_pause=served,
+        status_503=statuses.count(503),
+        status_5xx_other=sum(s >= 500 and s != 503 for s in statuses),
+        slowest_response_s=max(latencies),
+        api_back_after_resume_s=back,
+        consistent_after_resume_s=time.monotonic() - resumed,
+        pause_s=resumed - paused,
+        live_sessions_after=report["live_sessions"],
+    )
+
+
+async def room_names(chaos: Chaos) -> set[str]:
+    from livekit import api as lkapi
+
+    stack = chaos.stack
+    http = stack.livekit_url.replace("ws://", "http://")
+    async with lkapi.LiveKitAPI(
+        http, chaos.secrets.livekit_key, chaos.secrets.livekit_secret
+    ) as lk:
+        rooms = await lk.room.list_rooms(lkapi.ListRoomsRequest())
+    return {r.name for r in rooms.rooms}
+
+
+async def until_matches_livekit(chaos: Chaos, api: httpx.AsyncClient, session_id: str) -> str:
+    """Waits until the session is final, or live with its room in LiveKit; returns its status."""
+    deadline = time.monotonic() + 300
+    while True:
+        body = (await api.get(f"/session/{session_id}")).json()
+        if body["status"] in FINAL:
+            return str(body["status"])
+        if body["status"] == "active" and body["room_name"] in await room_names(chaos):
+            return "active"
+        assert time.monotonic() < deadline, f"never consistent with LiveKit: {body}"
+        await asyncio.sleep(1)
+
+
+async def test_lost_end_webhooks_are_reconciled_by_the_reaper(
+    chaos: Chaos, api: httpx.AsyncClient
+) -> None:
+    async with live_call(chaos, api) as call:
+        await answered(call)
+        chaos.relay.lost.set()
+        hung_up = time.monotonic()
+    try:
+        # No webhook will end it: the reaper must, once LiveKit has closed the empty room.
+        body = await poll_session(
+            api, call.session_id, lambda b: b["status"] in FINAL, 300, "the reaper to end it"
+        )
+        reconciled = time.monotonic() - hung_up
+        assert body["end_reason"] == "room_gone", body
+    finally:
+        chaos.relay.lost.clear()
+    await chaos.until_audit_clean(WAIT)
+    chaos.figures.record(
+        "webhooks_lost",
+        webhooks_dropped=chaos.relay.dropped,
+        end_reason=body["end_reason"],
+        consistent_after_hangup_s=reconciled,
+    )
+
+
+async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_its_rooms(
+    chaos: Chaos, api: httpx.AsyncClient
+) -> None:
+    stack = chaos.stack
+    async with live_call(chaos, api) as call:
+        livekit = stack.procs.pop("livekit")
+        killed = time.monotonic()
+        os.killpg(livekit.pid, signal.SIGKILL)
+        await asyncio.to_thread(livekit.wait, 30)
+        await asyncio.sleep(2)
+        stack.start_livekit()
+        restarted = time.monotonic() - killed
+    status = await until_matches_livekit(chaos, api, call.session_id)
+    consistent = time.monotonic() - killed
+    await chaos.until_audit_clean(WAIT)
+    # The fleet re-registers with the new server: a new call works again.
+    async with live_call(chaos, api) as after:
+        await answered(after)
+    await settled(chaos, api, [after.session_id])
+    chaos.figures.record(
+        "livekit_killed_and_restarted",
+        outcome=status,
+        livekit_back_after_s=restarted,
+        consistent_after_kill_s=consistent,
+    )
+
+
+async def test_no_log_holds_a_secret_or_a_join_token(chaos: Chaos, api: httpx.AsyncClient) -> None:
+    """Runs last: every log the stack wrote through every scenario above (run alone: one call)."""
+    if not chaos.join_tokens:
+        async with live_call(chaos, api) as call:
+            await answered(call)
+        await settled(chaos, api, [call.session_id])
+    run_dir = Path(chaos.stack.opts.run_dir)
+    logs = sorted(run_dir.rglob("*.log"))
+    assert {p.stem for p in logs} >= {"api", "aws", "livekit", "reaper", "worker"}, logs
+    needles = {
+        "LiveKit API secret": [chaos.secrets.livekit_secret],
+        "OpenAI key": [chaos.secrets.openai_key],
+        "API key": [key for key, _ in chaos.stack.api_keys],
+        "join token": chaos.join_tokens,
+    }
+    hits = []
+    for path in logs:
+        text = path.read_text(errors="replace")
+        for kind, values in needles.items():
+            found = sum(text.count(v) for v in values)
+            if found:
+                hits.append(f"{path.name}: {found} x {kind}")
+    chaos.figures.record(
+        "secrets_in_logs",
+        logs_scanned=len(logs),
+        bytes_scanned=sum(p.stat().st_size for p in logs),
+        hits=len(hits),
+    )
+    assert not hits, hits
