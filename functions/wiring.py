@@ -7,12 +7,13 @@ from functools import lru_cache
 from typing import Any
 
 from functions.sessions.auth import ApiKeyService
+from functions.sessions.phone import PhoneService
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, SessionStore
-from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
+from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.reports import ReportStore
 from voice.config import get_config
 
@@ -26,6 +27,7 @@ class Container:
     keys: ApiKeyService
     webhooks: WebhookService
     reaper: Reaper
+    phone: PhoneService
 
 
 def dynamodb_client() -> Any:
@@ -53,14 +55,34 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         reports,
         settings.max_redispatch,
     )
+    phone = phone_service(settings, sessions, store, rooms)
     return Container(
         settings=settings,
         store=store,
         rooms=rooms,
         sessions=sessions,
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
-        webhooks=WebhookService(sessions, store, rooms, LiveKitWebhooks(settings.livekit), utcnow),
+        webhooks=WebhookService(
+            sessions, store, rooms, LiveKitWebhooks(settings.livekit), utcnow, phone
+        ),
         reaper=Reaper(sessions, utcnow),
+        phone=phone,
+    )
+
+
+def phone_service(
+    settings: Settings, sessions: SessionService, store: SessionStore, rooms: LiveKitRooms
+) -> PhoneService:
+    from functions.store.phone_calls import LiveKitPhone
+
+    timeout = settings.livekit_timeout_seconds
+    return PhoneService(
+        sessions,
+        store,
+        rooms,
+        LiveKitPhone(lambda: livekit_api(settings.livekit, timeout)),
+        utcnow,
+        allow_sip_uris=settings.environment == "local",
     )
 
 

@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice.config.schema import AgentType
 
 
+class PhoneLeg(BaseModel):
+    """The phone side of a call: which way it goes, our number, and the other party's."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    direction: Literal["inbound", "outbound"]
+    number: str  # ours: the number called (inbound) or the caller id we show (outbound)
+    remote: str = ""  # the caller's number (inbound) or who we dial (outbound)
+
+
 class DispatchMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    # Empty for an inbound phone call: a dispatch rule's metadata is the same for every call, so
+    # the worker takes the session id from the call's room (voice.rooms.session_id_from_room).
     session_id: str
     agent_type: AgentType
     initial_greeting: bool
     voice_profile: str | None = None
     metadata: dict[str, Any] = {}
+    # Per-call overrides of voice.realtime.agent.instructions / greeting.
+    instructions: str | None = None
+    greeting: str | None = None
+    phone: PhoneLeg | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json()

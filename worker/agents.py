@@ -11,6 +11,7 @@ from livekit.agents.llm.mcp import MCPServerHTTP, MCPServerStdio, MCPToolset
 
 from voice.config.schema import MCPServer, Specialist, VoiceConfig
 from voice.metadata import DispatchMetadata
+from worker.phone import phone_tools
 from worker.pipeline import build_tts, resolve_profile
 from worker.settings import WorkerEnv
 
@@ -50,7 +51,12 @@ def build_toolsets(servers: list[MCPServer]) -> dict[str, MCPToolset]:
 
 
 def _tools(data: CallData, names: list[str]) -> list[llm.Tool | llm.Toolset]:
-    return [data.toolsets[n] for n in names if n in data.toolsets]
+    return [*(data.toolsets[n] for n in names if n in data.toolsets), *phone_tools(data)]
+
+
+def _instructions(data: CallData) -> str:
+    """The call's own instructions (a phone number's, or the API caller's) over the config's."""
+    return data.dispatch.instructions or data.config.realtime.agent.instructions
 
 
 def _caller_context(dispatch: DispatchMetadata) -> str:
@@ -66,7 +72,7 @@ class SingleAgent(Agent):
     def __init__(self, data: CallData) -> None:
         agent = data.config.realtime.agent
         super().__init__(
-            instructions=agent.instructions + _caller_context(data.dispatch),
+            instructions=_instructions(data) + _caller_context(data.dispatch),
             tools=_tools(data, agent.tools),
         )
 
@@ -140,7 +146,7 @@ class RouterAgent(Agent):
         agent = data.config.realtime.agent
         specialists = agent.specialists
         routing = "\n".join(f"- {s.name}: {s.description}" for s in specialists)
-        instructions = agent.instructions
+        instructions = _instructions(data)
         if routing:
             instructions += (
                 "\n\nYou are the front desk. When the caller's request belongs to one of these "

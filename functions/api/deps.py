@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from functions.sessions.phone import PhoneService
 from functions.sessions.service import SessionService
 from functions.sessions.webhooks import WebhookService
 from functions.wiring import get_container
@@ -19,10 +20,15 @@ def _webhooks() -> WebhookService:
     return get_container().webhooks
 
 
+def _phone() -> PhoneService:
+    return get_container().phone
+
+
 def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
     return get_container().keys.authenticate(x_api_key)
 
 
 Sessions = Annotated[SessionService, Depends(_sessions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
+Phone = Annotated[PhoneService, Depends(_phone)]
 CurrentUser = Annotated[str, Depends(_current_user)]

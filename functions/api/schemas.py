@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,12 @@ class Usage(BaseModel):
     turns: int | None = Field(default=None, description="agent turns in the call")
 
 
+class PhoneCallPublic(BaseModel):
+    direction: Literal["inbound", "outbound"]
+    number: str = Field(description="ours: the number called, or the caller id we dialled from")
+    remote: str = Field(description="the caller's number (inbound) or the number dialled")
+
+
 class SessionPublic(BaseModel):
     session_id: str
     room_name: str
@@ -69,6 +75,9 @@ class SessionPublic(BaseModel):
     end_reason: str | None
     config_version: str
     usage: Usage | None = Field(default=None, description="present once the session has ended")
+    phone: PhoneCallPublic | None = Field(
+        default=None, description="a phone call's direction and numbers; null for web sessions"
+    )
 
     @classmethod
     def of(cls, rec: SessionRecord, report_usage: dict[str, Any] | None = None) -> SessionPublic:
@@ -79,7 +88,12 @@ class SessionPublic(BaseModel):
             )
         # The record's other fields (user id, counters, internal flags) are not for the caller.
         return cls.model_validate(
-            rec.model_dump() | {"agent_joined": rec.agent_joined_at is not None, "usage": usage}
+            rec.model_dump()
+            | {
+                "agent_joined": rec.agent_joined_at is not None,
+                "usage": usage,
+                "status": rec.shown_status,
+            }
         )
 
 
@@ -105,3 +119,30 @@ class ErrorBody(BaseModel):
 class WebhookAck(BaseModel):
     session_id: str | None
     action: str
+
+
+class CallCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(
+        min_length=3,
+        max_length=300,
+        description="the number to call in E.164 (+15550123); the local stack also takes sip:user@host:port",
+    )
+    agent_type: AgentType | None = Field(default=None, description="default from config")
+    instructions: str | None = Field(
+        default=None, max_length=8000, description="the agent's instructions for this call"
+    )
+    greeting: str | None = Field(
+        default=None, max_length=2000, description="how the agent opens once the callee is there"
+    )
+    variables: dict[str, Any] | None = Field(
+        default=None, description="small JSON object the agent is told about (size-capped)"
+    )
+    voice_profile: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class CallCreated(BaseModel):
+    session_id: str
+    room_name: str
+    status: SessionStatus = Field(description="dialing until the callee answers")

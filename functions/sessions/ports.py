@@ -13,6 +13,7 @@ from functions.domain.events import RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
+    DialRequest,
     JoinTokenRequest,
     SessionEnd,
     SessionRecord,
@@ -35,6 +36,7 @@ class SessionStorage(Protocol):
     def finish(self, rec: SessionRecord, end: SessionEnd) -> bool: ...
     def clear_room_delete(self, session_id: str) -> bool: ...
     def mark_room_delete_pending(self, session_id: str, at: datetime) -> bool: ...
+    def put_ended(self, rec: SessionRecord) -> bool: ...
 
 
 class ApiKeyStorage(Protocol):
@@ -63,3 +65,8 @@ class WebhookVerifier(Protocol):
 
 class Reports(Protocol):
     def usage(self, session_id: str) -> dict[str, Any] | None: ...
+
+
+class PhoneCalls(Protocol):
+    async def dial(self, req: DialRequest) -> None: ...
+    async def call_status(self, room_name: str) -> str | None: ...

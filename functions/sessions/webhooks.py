@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from functions.domain.events import RoomEvent
 from functions.domain.models import SessionRecord, SessionStatus
@@ -13,6 +14,9 @@ from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.rooms import session_id_from_room
+
+if TYPE_CHECKING:
+    from functions.sessions.phone import PhoneService
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class WebhookService:
     rooms: Rooms
     verifier: WebhookVerifier
     clock: Clock
+    # Phone calls: inbound calls become sessions here, outbound ones ring before they are live.
+    phone: PhoneService | None = None
 
     @translated
     async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
@@ -39,6 +45,10 @@ class WebhookService:
     async def _apply(self, ev: RoomEvent) -> WebhookOutcome:
         session_id = session_id_from_room(ev.room_name)
         rec = self.store.get(session_id, self.clock()) if session_id else None
+        if self.phone is not None:
+            handled = await self.phone.on_event(ev, rec)
+            if handled is not None:
+                return handled
         if rec is None or rec.room_name != ev.room_name:
             return WebhookOutcome(None, "ignored: not a session room")
         at = ev.created_at or self.clock()

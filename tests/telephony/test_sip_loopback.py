@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from livekit import api
 
+from functions.store.sip import OutboundTrunk, sync_outbound
 from infra.local.stack import free_port
-from infra.local.telephony import OutboundTrunk, sync_outbound
 from tests.support.phone import Phone, recorded_seconds, speech_seconds, wait_until_heard
 from tests.support.phone_stack import PhoneStack
 
@@ -64,7 +64,7 @@ async def test_a_phone_calling_the_inbound_number_hears_the_agent_greet_it(
         phone.wait_for("confirmed", WAIT)
         # The dispatch rule made a room of the call's own (`<prefix>_<caller>_<random>`) and
         # dispatched the agent into it.
-        await wait_for_call_room(lk, "call-_caller_", WAIT)
+        await wait_for_call_room(lk, "phone-_caller_", WAIT)
         hear_the_agent(phone, tmp_path / "caller.wav")
     finally:
         phone.stop()

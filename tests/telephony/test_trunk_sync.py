@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from livekit import api
 
-from infra.local.telephony import (
+from functions.store.sip import (
     INBOUND_PREFIX,
     OUTBOUND_PREFIX,
     InboundRoute,

@@ -6,6 +6,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from voice.config.telephony import TelephonySettings
+
 AgentType = Literal["smart_router", "single_agent"]
 AGENT_TYPES: tuple[str, ...] = get_args(AgentType)
 
@@ -173,6 +175,7 @@ class RealtimeSettings(_Section):
     limits: LimitSettings = LimitSettings()
     worker: WorkerSettings = WorkerSettings()
     mcp_servers: list[MCPServer] = []
+    telephony: TelephonySettings = TelephonySettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:
@@ -211,6 +214,12 @@ class VoiceSettings(_Section):
             for tool in spec.tools:
                 if tool not in servers:
                     raise ValueError(f"specialist '{spec.name}' names unknown MCP server '{tool}'")
+        for entry in self.realtime.telephony.inbound:
+            if entry.voice_profile is not None and entry.voice_profile not in self.voice_profiles:
+                raise ValueError(
+                    f"realtime.telephony.inbound {entry.number} names unknown voice_profile "
+                    f"'{entry.voice_profile}'"
+                )
         return self
 
 

@@ -90,12 +90,16 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
     }
     if rec.voice_profile is not None:
         values["voice_profile"] = rec.voice_profile
+    if rec.phone is not None:
+        values["phone_json"] = rec.phone.model_dump_json()
     return serialize(values)
 
 
 def session_record(item: dict[str, Any]) -> SessionRecord:
     data = deserialize(item)
     data["metadata"] = json.loads(data.pop("metadata_json", "{}"))
+    if "phone_json" in data:
+        data["phone"] = json.loads(data.pop("phone_json"))
     if isinstance(data.get("duration_seconds"), Decimal):
         data["duration_seconds"] = float(data["duration_seconds"])
     for key in ("max_session_duration", "redispatch_count"):

@@ -66,6 +66,21 @@ class SessionStore:
         if failed:
             raise Conflict(failed)
 
+    def put_ended(self, rec: SessionRecord) -> bool:
+        """Writes a session that ended before it began (a refused phone call); takes no slot.
+
+        False when it is already there (a replayed webhook).
+        """
+        item = session_item(rec)
+        # Not in any backlog: nothing is left for the reaper to do.
+        item.pop("gsi2pk", None)
+        item.pop("gsi2sk", None)
+        return applied(
+            lambda: self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        )
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, session_id: str, now: datetime) -> SessionRecord | None:
