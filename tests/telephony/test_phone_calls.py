@@ -146,19 +146,38 @@ async def test_a_phone_that_offers_only_pcmu_hears_the_agent(
     assert speech_seconds(tmp_path / "pcmu.wav") >= HEARD_SECONDS
 
 
-async def test_a_call_to_a_number_that_is_not_configured_is_refused(
-    phone_stack: PhoneStack, tmp_path: Path
+async def test_a_call_to_a_number_that_is_not_configured_is_never_answered(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, dev_api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    uri = f"sip:+15550999@{phone_stack.sip.opts.sip_address}"
+    """LiveKit finds no trunk for the number and closes the call unanswered (it does not tell
+    the caller why, so scanners learn nothing): no room, no agent, no session."""
+    number = "+15550999"
+    uri = f"sip:{number}@{phone_stack.sip.opts.sip_address}"
     phone = Phone.start(
         tmp_path, "stranger", sip_port=free_port(), rtp_port=free_port(), mode="call", call=uri
     )
     try:
-        gone = phone.wait_for("disconnected", WAIT)
+        phone.wait_for("calling", WAIT)
+        closed = wait_for_log(phone_stack.sip.log_path("sip"), ["Closing inbound call", number])
     finally:
         phone.stop()
-    assert not [e for e in phone.events if e.get("event") == "confirmed"]
-    assert gone["code"] >= 400
+    assert '"status": 486' in closed or '"status": 404' in closed, closed
+    assert "confirmed" not in [e.get("event") for e in phone.events]
+    rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+    assert not [r.name for r in rooms if "stranger" in r.name]
+    listed = (await dev_api.get("/sessions", params={"limit": 100})).json()["sessions"]
+    assert not [s for s in listed if (s.get("phone") or {}).get("remote") == "stranger"]
+
+
+def wait_for_log(path: Path, needles: list[str], timeout: float = WAIT) -> str:
+    """The first line of a service's log holding every one of `needles`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in path.read_text(errors="replace").splitlines():
+            if all(n in line for n in needles):
+                return line
+        time.sleep(0.2)
+    raise AssertionError(f"no line with {needles} in {path} after {timeout:.0f} s")
 
 
 async def test_a_call_over_the_owners_session_limit_is_dropped_and_recorded_as_over_limit(

@@ -75,6 +75,10 @@ class SessionStore:
         # Not in any backlog: nothing is left for the reaper to do.
         item.pop("gsi2pk", None)
         item.pop("gsi2sk", None)
+        ended = {"end_reason": rec.end_reason, "duration_seconds": Decimal("0")}
+        if rec.ended_at is not None:
+            ended["ended_at"] = iso(rec.ended_at)
+        item |= serialize(ended)
         return applied(
             lambda: self._client.put_item(
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
