@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,18 +22,8 @@ from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.phone import Phone
 from tests.support.stack import stack_with_fake_models
 from voice.config import get_config
-from voice.metadata import DispatchMetadata
 
 INBOUND_NUMBER = "+15550100"
-
-
-def dispatch_metadata() -> str:
-    """Metadata for an agent put into a room by hand (tests that call LiveKit's SIP API directly)."""
-    return DispatchMetadata(
-        session_id=str(uuid.uuid4()),
-        agent_type=get_config().config.realtime.agent.type,
-        initial_greeting=True,
-    ).to_json()
 
 
 @dataclass
@@ -47,13 +36,6 @@ class PhoneStack:
     @property
     def inbound_uri(self) -> str:
         return f"sip:{INBOUND_NUMBER}@{self.sip.opts.sip_address}"
-
-    def agent_dispatch(self) -> api.RoomAgentDispatch:
-        """Our agent with a greeting, as the inbound dispatch rule sends it."""
-        return api.RoomAgentDispatch(
-            agent_name=get_config().config.realtime.worker.agent_name,
-            metadata=dispatch_metadata(),
-        )
 
     def livekit_api(self) -> api.LiveKitAPI:
         return livekit_api(self.stack.livekit_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from livekit import api
 
 from infra.local.stack import free_port
 from tests.support.fake_openai import ANSWER, QUESTION, espeak_samples, to_wav
-from tests.support.phone import Phone, speech_seconds, wait_until_heard
+from tests.support.phone import Phone, recorded_seconds, speech_seconds, wait_until_heard
 from tests.support.phone_stack import INBOUND_NUMBER, PhoneStack
 from tests.support.stack import API, log_tail, poll_session, session_report
 from voice.rooms import session_id_from_room
@@ -269,3 +270,39 @@ async def test_placing_a_call_to_something_that_is_not_a_number_is_a_422_naming_
     assert resp.status_code == 422
     assert resp.json()["error"] == "validation_error"
     assert "E.164" in resp.json()["message"]
+
+
+async def test_a_call_into_a_room_without_an_agent_records_no_speech(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    """The control for the tests above: the call path itself adds nothing that counts as speech."""
+    phone, uri = phone_to_dial(tmp_path, "lonely")
+    recording = tmp_path / "lonely.wav"
+    room = f"lonely-{uuid.uuid4().hex[:8]}"
+    try:
+        await lk.room.create_room(api.CreateRoomRequest(name=room))
+        user, _, host = uri.removeprefix("sip:").partition("@")
+        await lk.sip.create_sip_participant(
+            api.CreateSIPParticipantRequest(
+                trunk=api.SIPOutboundConfig(
+                    hostname=host, transport=api.SIPTransport.SIP_TRANSPORT_UDP
+                ),
+                sip_number="+15550199",
+                sip_call_to=user,
+                room_name=room,
+                participant_identity=user,
+                wait_until_answered=True,
+            )
+        )
+        phone.wait_for("media", WAIT)
+        deadline = time.monotonic() + WAIT
+        # As much call audio as the other tests need to hear a greeting in, and then some.
+        while recorded_seconds(recording, partial=True) < 4 * HEARD_SECONDS:
+            assert time.monotonic() < deadline, "the phone recorded no call audio"
+            await asyncio.sleep(0.25)
+        hang_up(phone)
+    finally:
+        phone.stop()
+        await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+    assert recorded_seconds(recording) >= 4 * HEARD_SECONDS
+    assert speech_seconds(recording) == 0.0
