@@ -30,6 +30,8 @@ from voice.config.schema import RealtimeSettings
 from voice.rooms import PHONE_ROOM_PREFIX
 
 PASSWORD_ENV = "VOICE_SIP_PASSWORD"
+# In AWS the trunk password sits in Secrets Manager (the template's SipTrunkPasswordSecretArn).
+PASSWORD_ARN_ENV = "VOICE_SIP_PASSWORD_ARN"
 
 
 class SyncResult(BaseModel):
@@ -77,6 +79,14 @@ async def sync(settings: Settings, realtime: RealtimeSettings, password: str = "
     return SyncResult(inbound=synced, outbound_trunk_id=trunk_id, removed_numbers=removed)
 
 
+def trunk_password(env: dict[str, str]) -> str:
+    if env.get(PASSWORD_ARN_ENV):
+        from functions.settings import _secret_from_arn
+
+        return _secret_from_arn(env[PASSWORD_ARN_ENV])
+    return env.get(PASSWORD_ENV, "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m functions.telephony")
     parser.add_argument(
@@ -84,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.parse_args(argv)
     realtime = get_config().config.voice.realtime
-    result = asyncio.run(sync(get_settings(), realtime, os.environ.get(PASSWORD_ENV, "")))
+    result = asyncio.run(sync(get_settings(), realtime, trunk_password(dict(os.environ))))
     print(json.dumps(result.model_dump(), indent=2))
     return 0
 

@@ -203,10 +203,10 @@ def sync_numbers(livekit_url: str) -> list[str]:
     import asyncio
 
     from functions.settings import Settings
-    from functions.telephony import PASSWORD_ENV, sync
+    from functions.telephony import sync, trunk_password
     from voice.config import get_config
 
     realtime = get_config().config.voice.realtime
-    password = os.environ.get(PASSWORD_ENV, "")
+    password = trunk_password(dict(os.environ))
     result = asyncio.run(sync(Settings(livekit_url=livekit_url), realtime, password))
     return [entry.number for entry in result.inbound]
