@@ -14,7 +14,7 @@ import pytest
 from livekit import api
 
 from infra.local.stack import free_port
-from tests.support.fake_openai import ANSWER, QUESTION, espeak_samples, to_wav
+from tests.support.fake_openai import ANSWER, QUESTION, FakeOpenAIServer, espeak_samples, to_wav
 from tests.support.phone import Phone, recorded_seconds, speech_seconds, wait_until_heard
 from tests.support.phone_stack import INBOUND_NUMBER, PhoneStack
 from tests.support.stack import API, log_tail, poll_session, session_report
@@ -130,6 +130,33 @@ async def test_an_inbound_call_is_a_session_whose_caller_hears_the_greeting_and_
     assert report is not None, "the worker wrote no report for the phone call"
     said = [(t["role"], t["text"]) for t in report["transcript"]]
     assert ("user", QUESTION) in said and ("assistant", ANSWER) in said, said
+
+
+async def test_keys_the_caller_presses_reach_the_agent_as_text(
+    phone_stack: PhoneStack, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    recording = tmp_path / "keys.wav"
+    phone = phone_stack.call_in(tmp_path, "keys")
+    try:
+        wait_until_heard(recording, HEARD_SECONDS, WAIT)
+        wait_until_quiet(recording, WAIT)
+        phone.send("dtmf", digits="7")
+        phone.wait_for("dtmf", WAIT)
+        deadline = time.monotonic() + WAIT
+        while not llm_was_told(fake_openai, "phone key '7'"):
+            assert time.monotonic() < deadline, "the agent's LLM never saw the key press"
+            await asyncio.sleep(0.2)
+        hang_up(phone)
+    finally:
+        phone.stop()
+
+
+def llm_was_told(fake: FakeOpenAIServer, text: str) -> bool:
+    for request in fake.fake.of("/v1/chat/completions"):
+        for message in request.body.get("messages", []):
+            if message.get("role") == "user" and text in str(message.get("content")):
+                return True
+    return False
 
 
 async def test_a_phone_that_offers_only_pcmu_hears_the_agent(
