@@ -20,6 +20,9 @@ class PhoneLeg(BaseModel):
     remote: str = ""  # the caller's number (inbound) or who we dial (outbound)
 
 
+_OPTIONAL = ("instructions", "greeting", "phone")
+
+
 class DispatchMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -36,7 +39,10 @@ class DispatchMetadata(BaseModel):
     phone: PhoneLeg | None = None
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        # Optional per-call fields go on the wire only when set: a web session's metadata is
+        # exactly what it was before phone calls.
+        unset = {k for k in _OPTIONAL if getattr(self, k) is None}
+        return self.model_dump_json(exclude=unset)
 
     @classmethod
     def parse(cls, raw: str | None) -> DispatchMetadata:

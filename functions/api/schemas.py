@@ -131,10 +131,13 @@ class CallCreate(BaseModel):
     )
     agent_type: AgentType | None = Field(default=None, description="default from config")
     instructions: str | None = Field(
-        default=None, max_length=8000, description="the agent's instructions for this call"
+        # Sized so a body at every field's maximum stays under the API's 16 KB body cap.
+        default=None,
+        max_length=1500,
+        description="the agent's instructions for this call",
     )
     greeting: str | None = Field(
-        default=None, max_length=2000, description="how the agent opens once the callee is there"
+        default=None, max_length=500, description="how the agent opens once the callee is there"
     )
     variables: dict[str, Any] | None = Field(
         default=None, description="small JSON object the agent is told about (size-capped)"
