@@ -17,7 +17,7 @@ from functions.sessions.new_session import NewSession
 from functions.sessions.ports import PhoneCalls, Rooms, SessionStorage
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
-from functions.store.errors import LimitExceeded, StoreError, StoreUnavailable
+from functions.store.errors import Conflict, LimitExceeded, StoreError, StoreUnavailable
 from voice.config.schema import AgentType, RealtimeSettings
 from voice.config.telephony import E164, InboundNumber, TelephonySettings
 from voice.metadata import DispatchMetadata, PhoneLeg
@@ -205,11 +205,10 @@ class PhoneService:
             update={"room_name": ev.room_name, "phone": leg}
         )
         try:
-            with_slot = True
             self.store.create(rec, realtime.limits.max_sessions_per_user)
+        except Conflict:
+            return WebhookOutcome(session_id, "unchanged")  # a replayed webhook
         except LimitExceeded:
-            with_slot = False
-        if not with_slot:
             # The call was answered before we heard of it, so SIP busy is too late: drop it.
             refused = rec.model_copy(
                 update={"status": SessionStatus.FAILED, "ended_at": at, "end_reason": "over_limit"}
