@@ -34,7 +34,6 @@ FAILURE_REASONS = {"USER_REJECTED": "rejected", "USER_UNAVAILABLE": "no_answer"}
 # Attributes LiveKit's SIP service puts on the phone's participant.
 ATTR_TRUNK_NUMBER = "sip.trunkPhoneNumber"
 ATTR_CALLER_NUMBER = "sip.phoneNumber"
-ATTR_CALL_STATUS = "sip.callStatus"
 # How long past its ring timeout an unanswered call may stay `dialing` if its webhooks are lost.
 _DIAL_GRACE = timedelta(seconds=60)
 

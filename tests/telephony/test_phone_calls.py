@@ -221,12 +221,12 @@ async def test_a_call_over_the_owners_session_limit_is_dropped_and_recorded_as_o
         holders.append(resp.json()["session_id"])
     phone = phone_stack.call_in(tmp_path, "extra")
     try:
-        gone = phone.wait_for("disconnected", WAIT)
+        # The call ends without the phone hanging up: the control plane dropped it.
+        phone.wait_for("disconnected", WAIT)
     finally:
         phone.stop()
         for session_id in holders:
             await dev_api.delete(f"/session/{session_id}")
-    assert gone["code"] < 300 or gone["code"] >= 400  # answered then hung up, or refused
     listed = (await dev_api.get("/sessions", params={"limit": 100})).json()["sessions"]
     refused = [s for s in listed if (s.get("phone") or {}).get("remote") == "extra"]
     assert [(s["status"], s["end_reason"]) for s in refused] == [("failed", "over_limit")]
