@@ -85,7 +85,7 @@ api-load: install livekit-server ## 1,000 mixed API requests from 50 clients; fi
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
 	$(BIN)/python -m infra.local.api
 
-dev: install livekit-server playground ## the whole system locally: LiveKit, AWS emulator, API, worker, playground
+dev: install livekit-server livekit-sip sip-deps playground ## the whole system locally: LiveKit, AWS emulator, API, worker, playground
 	$(BIN)/python -m infra.local.dev
 
 playground/node_modules/.package-lock.json: playground/package.json playground/package-lock.json

@@ -14,6 +14,7 @@ from functions.sessions.audit import Auditor
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.authority import RoomGuard
 from functions.sessions.customer_webhooks import CustomerWebhooks, RetryPolicy
+from functions.sessions.phone import PhoneService
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
 from functions.sessions.transcripts import CallReports
@@ -21,7 +22,7 @@ from functions.sessions.watchdog import AgentWatchdog
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import ApiKeyStore, AuditStore, FleetStore, SessionStore
-from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks
+from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
 from functions.store.sqs import SqsAgentChecks
@@ -42,6 +43,7 @@ class Container:
     call_reports: CallReports
     customer_webhooks: CustomerWebhooks
     audit: Auditor
+    phone: PhoneService
     watchdog: AgentWatchdog | None = None
 
 
@@ -94,6 +96,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     if settings.agent_watchdog_queue_url:
         queue = SqsAgentChecks(sqs_client, settings.agent_watchdog_queue_url)
         watchdog = AgentWatchdog(sessions, store, rooms, queue, utcnow)
+    phone = phone_service(settings, sessions, store, rooms)
     return Container(
         settings=settings,
         store=store,
@@ -109,12 +112,14 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
             guard=RoomGuard(sessions, store, rooms),
             watchdog=watchdog,
             on_joined=customer_webhooks.started_if_ready,
+            phone=phone,
         ),
         reaper=Reaper(sessions, utcnow),
         admission=admission,
         call_reports=call_reports,
         customer_webhooks=customer_webhooks,
         watchdog=watchdog,
+        phone=phone,
         audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
     )
 
@@ -141,6 +146,22 @@ def customer_webhooks_for(
             window_seconds=settings.webhook_retry_window_seconds,
             report_wait_seconds=settings.webhook_report_wait_seconds,
         ),
+    )
+
+
+def phone_service(
+    settings: Settings, sessions: SessionService, store: SessionStore, rooms: LiveKitRooms
+) -> PhoneService:
+    from functions.store.phone_calls import LiveKitPhone
+
+    timeout = settings.livekit_timeout_seconds
+    return PhoneService(
+        sessions,
+        store,
+        rooms,
+        LiveKitPhone(lambda: livekit_api(settings.livekit, timeout)),
+        utcnow,
+        allow_sip_uris=settings.environment == "local",
     )
 
 

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice.config.schema import AgentType
 
-_OVERRIDES = ("instructions", "greeting", "variables", "language", "record")
+_OVERRIDES = ("instructions", "greeting", "variables", "language", "record", "phone")
+
+
+class PhoneLeg(BaseModel):
+    """The phone side of a call: which way it goes, our number, and the other party's."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    direction: Literal["inbound", "outbound"]
+    number: str  # ours: the number called (inbound) or the caller id we show (outbound)
+    remote: str = ""  # the caller's number (inbound) or who we dial (outbound)
 
 
 class DispatchMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    # Empty for an inbound phone call: a dispatch rule's metadata is the same for every call, so
+    # the worker takes the session id from the call's room (voice.rooms.session_id_from_room).
     session_id: str
     agent_type: AgentType
     initial_greeting: bool
@@ -26,6 +38,8 @@ class DispatchMetadata(BaseModel):
     variables: dict[str, str] = {}
     language: str | None = None
     record: bool = False
+    # A phone call's direction and numbers; None for a web or app session.
+    phone: PhoneLeg | None = None
 
     def to_json(self) -> str:
         # Overrides a call did not use stay out of the join token, which carries this JSON.

@@ -12,6 +12,7 @@ from livekit.agents.llm.mcp import MCPServerHTTP, MCPServerStdio, MCPToolset
 from voice.config.schema import MCPServer, Specialist, VoiceConfig
 from voice.metadata import DispatchMetadata
 from voice.templating import fill
+from worker.phone import phone_tools
 from worker.pipeline import build_tts, resolve_profile
 from worker.settings import WorkerEnv
 
@@ -51,7 +52,7 @@ def build_toolsets(servers: list[MCPServer]) -> dict[str, MCPToolset]:
 
 
 def _tools(data: CallData, names: list[str]) -> list[llm.Tool | llm.Toolset]:
-    return [data.toolsets[n] for n in names if n in data.toolsets]
+    return [*(data.toolsets[n] for n in names if n in data.toolsets), *phone_tools(data)]
 
 
 def _caller_context(dispatch: DispatchMetadata) -> str:

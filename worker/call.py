@@ -31,6 +31,7 @@ from worker.emf import EmfEmitter
 from worker.gate import SessionGateReader, start_check
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
+from worker.phone import SIP_KIND, callee_spoke_within, forward_dtmf, wait_until_answered
 from worker.pipeline import build_session, load_vad, resolve_profile, shared_ssl_context
 from worker.report import RECORDING_FILE, CallRecorder, ReportWriter
 from worker.room_watch import unless_room_gone
@@ -205,10 +206,10 @@ class Call:
     async def run(self) -> None:
         """Returns once the call is under way; the job's shutdown callbacks finish it."""
         self._listen()
-        await self._join()
+        if not await self._join():
+            return
         await self._start_background_audio()
-        if self.dispatch.initial_greeting:
-            greet(self.session, self.realtime)
+        await self._open()
         self._time_limit = asyncio.create_task(
             self._end_at_time_limit(self.realtime.limits.max_session_duration),
             name="max_session_duration",
@@ -220,16 +221,41 @@ class Call:
         self.ctx.add_shutdown_callback(self._write_report)
         self.session.on("close", self._on_close)
 
-    async def _join(self) -> None:
+    @property
+    def _dialing_out(self) -> bool:
+        return self.dispatch.phone is not None and self.dispatch.phone.direction == "outbound"
+
+    async def _join(self) -> bool:
+        """Joins and starts the session; False when an outbound call was never answered."""
         await self.ctx.connect()
         self.log.info(
             "joined room", agent_type=self.dispatch.agent_type, profile=self.dispatch.voice_profile
         )
+        if self._dialing_out:
+            # Nothing is published before the callee answers: the control plane takes the
+            # agent's first track as its cue to look at the call's status.
+            phone = await self.ctx.wait_for_participant(kind=SIP_KIND)
+            if not await wait_until_answered(self.ctx.room, phone):
+                self.ctx.shutdown(reason="the callee did not answer")
+                return False
+            self.log.info("callee answered")
         await self.session.start(
             agent=first_agent(self.data),
             room=self.ctx.room,
             record=recording_options(self.recording),
         )
+        if self.dispatch.phone is not None:
+            forward_dtmf(self.ctx.room, self.session)
+        return True
+
+    async def _open(self) -> None:
+        """The agent speaks first, except that a callee who says "Hello?" is answered instead."""
+        if self._dialing_out:
+            wait = self.realtime.telephony.answer_silence_seconds
+            if not await callee_spoke_within(self.session, wait):
+                greet(self.session, self.realtime)
+        elif self.dispatch.initial_greeting:
+            greet(self.session, self.realtime)
 
     async def _start_background_audio(self) -> None:
         player = thinking_player(self.realtime.audio)

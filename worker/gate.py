@@ -9,11 +9,15 @@ imports the control plane.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from voice.table import GATE_NAMES, GATE_PROJECTION, JOIN_GRACE, SessionGate, session_key
 from worker.settings import WorkerEnv
+
+# How long a session the table does not know yet is looked for before the call is refused.
+UNKNOWN_GRACE = timedelta(seconds=5)
 
 
 def dynamodb_client() -> Any:
@@ -38,7 +42,19 @@ class SessionGateReader:
         return cls(dynamodb_client(), env.sessions_table) if env.sessions_table else None
 
     def admits(self, session_id: str) -> bool:
-        """False for a session that is unknown, over, or past its join window."""
+        """False for a session that is unknown, over, or past its join window.
+
+        An unknown session is looked up again for `UNKNOWN_GRACE` first: an inbound phone call's
+        session is written by the webhook of its SIP participant, which may trail the dispatch.
+        """
+        deadline = time.monotonic() + UNKNOWN_GRACE.total_seconds()
+        while (item := self._read(session_id)) is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if item is None:
+            return False
+        return SessionGate.from_item(item).admits_agent(datetime.now(UTC), JOIN_GRACE)
+
+    def _read(self, session_id: str) -> dict[str, Any] | None:
         resp = self._client.get_item(
             TableName=self._table,
             Key=session_key(session_id),
@@ -46,10 +62,7 @@ class SessionGateReader:
             ExpressionAttributeNames=GATE_NAMES,
             ConsistentRead=True,
         )
-        item = resp.get("Item")
-        if not item:
-            return False
-        return SessionGate.from_item(item).admits_agent(datetime.now(UTC), JOIN_GRACE)
+        return resp.get("Item")
 
 
 def start_check(reader: SessionGateReader | None, session_id: str) -> asyncio.Future[bool] | None:

@@ -32,6 +32,8 @@ def plan_call(raw: str | None, config: VoiceConfig, *, room: str, job_id: str) -
     try:
         dispatch = DispatchMetadata.parse(raw)
         data = dispatch.model_dump()
+        # An inbound phone call's rule carries no session id: the room names the session.
+        data["session_id"] = data["session_id"] or defaults["session_id"]
     except ValueError as exc:
         warnings.append(f"{exc}; using what could be read and config defaults for the rest")
         data = _salvage(raw, defaults, warnings)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from functions.sessions.phone import PhoneService
 from functions.sessions.service import SessionService
 from functions.sessions.transcripts import CallReports
 from functions.sessions.webhooks import WebhookService
@@ -24,6 +25,10 @@ def _call_reports() -> CallReports:
     return get_container().call_reports
 
 
+def _phone() -> PhoneService:
+    return get_container().phone
+
+
 def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
     return get_container().keys.authenticate(x_api_key)
 
@@ -31,4 +36,5 @@ def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
 Sessions = Annotated[SessionService, Depends(_sessions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
 Reports = Annotated[CallReports, Depends(_call_reports)]
+Phone = Annotated[PhoneService, Depends(_phone)]
 CurrentUser = Annotated[str, Depends(_current_user)]

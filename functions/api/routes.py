@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
-from functions.api.deps import CurrentUser, Reports, Sessions, Webhooks
+from functions.api.deps import CurrentUser, Phone, Reports, Sessions, Webhooks
 from functions.api.schemas import (
+    CallCreate,
+    CallCreated,
     ConfigHealth,
     ErrorBody,
     HealthResponse,
@@ -23,10 +25,18 @@ from functions.api.schemas import (
 from functions.domain.errors import FleetAtCapacity, SessionLimitReached
 from functions.observability import metrics
 from functions.sessions.new_session import NewSession
+from functions.sessions.phone import NewCall
 from functions.wiring import get_container
 from voice.config import config_status, redact
 
 router = APIRouter(prefix="/voice/realtime")
+# Webhook outcomes of phone calls that the alarms and the dashboard count.
+PHONE_METRICS = {
+    "call_failed": "OutboundCallsFailed",
+    "answered": "OutboundCallsAnswered",
+    "refused: over limit": "InboundCallsRefused",
+    "refused: unknown number": "InboundCallsRefused",
+}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)
@@ -67,6 +77,22 @@ def create_session(
     return SessionCreated.model_validate(
         created.record.model_dump() | {"token": created.token, "url": created.url}
     )
+
+
+@router.post(
+    "/call",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CallCreated,
+    responses=_ERRORS | {502: {"model": ErrorBody}},
+)
+async def place_call(user: CurrentUser, phone: Phone, body: CallCreate) -> CallCreated:
+    try:
+        rec = await phone.call(user, NewCall(**body.model_dump()))
+    except SessionLimitReached:
+        metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
+        raise
+    metrics.add_metric(name="OutboundCallsPlaced", unit="Count", value=1)
+    return CallCreated(session_id=rec.session_id, room_name=rec.room_name, status=rec.shown_status)
 
 
 @router.get("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)
@@ -144,4 +170,7 @@ async def livekit_webhook(
     if outcome.action in ("ended", "failed"):
         name = "SessionsFailed" if outcome.action == "failed" else "SessionsEnded"
         metrics.add_metric(name=name, unit="Count", value=1)
+    phone_metric = PHONE_METRICS.get(outcome.action)
+    if phone_metric:
+        metrics.add_metric(name=phone_metric, unit="Count", value=1)
     return WebhookAck(session_id=outcome.session_id, action=outcome.action)

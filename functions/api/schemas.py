@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -87,6 +87,12 @@ class Usage(BaseModel):
     turns: int | None = Field(default=None, description="agent turns in the call")
 
 
+class PhoneCallPublic(BaseModel):
+    direction: Literal["inbound", "outbound"]
+    number: str = Field(description="ours: the number called, or the caller id we dialled from")
+    remote: str = Field(description="the caller's number (inbound) or the number dialled")
+
+
 class SessionPublic(BaseModel):
     session_id: str
     room_name: str
@@ -110,6 +116,9 @@ class SessionPublic(BaseModel):
     recording_url: str | None = Field(
         default=None, description="short-lived link to the recording, once the call has ended"
     )
+    phone: PhoneCallPublic | None = Field(
+        default=None, description="a phone call's direction and numbers; null for web sessions"
+    )
 
     @classmethod
     def of(
@@ -131,6 +140,7 @@ class SessionPublic(BaseModel):
                 "usage": usage,
                 "record": rec.overrides.record,
                 "recording_url": recording_url,
+                "status": rec.shown_status,
             }
         )
 
@@ -195,3 +205,33 @@ class TranscriptPublic(BaseModel):
     usage: dict[str, Any] = Field(description="STT seconds, LLM tokens, TTS characters, turns")
     turns: list[dict[str, Any]] = Field(description="per-turn latency in milliseconds")
     recording_url: str | None = Field(description="short-lived link, when the call was recorded")
+
+
+class CallCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(
+        min_length=3,
+        max_length=300,
+        description="the number to call in E.164 (+15550123); the local stack also takes sip:user@host:port",
+    )
+    agent_type: AgentType | None = Field(default=None, description="default from config")
+    instructions: str | None = Field(
+        # Sized so a body at every field's maximum stays under the API's 16 KB body cap.
+        default=None,
+        max_length=1500,
+        description="the agent's instructions for this call",
+    )
+    greeting: str | None = Field(
+        default=None, max_length=500, description="how the agent opens once the callee is there"
+    )
+    variables: dict[str, Any] | None = Field(
+        default=None, description="small JSON object the agent is told about (size-capped)"
+    )
+    voice_profile: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class CallCreated(BaseModel):
+    session_id: str
+    room_name: str
+    status: SessionStatus = Field(description="dialing until the callee answers")

@@ -62,3 +62,7 @@ class ConfigUnavailable(DomainError, status_code=503, code="config_invalid"):
 
 class WebhookRejected(DomainError, status_code=401, code="invalid_webhook"):
     """A webhook whose signature or body did not verify."""
+
+
+class CallNotPlaced(DomainError, status_code=502, code="call_not_placed"):
+    """LiveKit's SIP side refused or could not start an outbound call."""

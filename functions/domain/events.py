@@ -16,6 +16,11 @@ class RoomEvent(BaseModel):
     room_name: str
     participant_is_agent: bool = False
     created_at: datetime | None = None
+    # Phone calls: the SIP participant, its `sip.*` attributes (numbers, call status) and, when
+    # it left, LiveKit's disconnect reason (e.g. USER_REJECTED for a busy or declining callee).
+    participant_is_sip: bool = False
+    participant_attributes: dict[str, str] = {}
+    disconnect_reason: str = ""
 
 
 class AgentCheck(BaseModel):

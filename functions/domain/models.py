@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from voice.config.schema import AgentType
+from voice.metadata import PhoneLeg
 from voice.table import SessionGate
 
 
@@ -18,6 +19,8 @@ class SessionStatus(StrEnum):
     ENDED = "ended"
     EXPIRED = "expired"
     FAILED = "failed"
+    # Shown, never stored: an outbound phone call that is still ringing is stored as pending.
+    DIALING = "dialing"
 
     @property
     def is_live(self) -> bool:
@@ -76,11 +79,21 @@ class SessionRecord(_Record):
     redispatch_count: int = 0
     room_delete_pending: bool = False
     overrides: CallOverrides = CallOverrides()
+    # A phone call's numbers and direction; None for a web or app session.
+    phone: PhoneLeg | None = None
 
     @property
     def gate(self) -> SessionGate:
         """The status and join window that decide whether its room may have an agent."""
         return SessionGate(status=self.status.value, join_by=self.join_by)
+
+    @property
+    def shown_status(self) -> SessionStatus:
+        """The status callers see: an outbound call not yet answered is `dialing`."""
+        outbound = self.phone is not None and self.phone.direction == "outbound"
+        if outbound and self.status is SessionStatus.PENDING:
+            return SessionStatus.DIALING
+        return self.status
 
 
 class SessionEnd(_Record):
@@ -129,3 +142,16 @@ class IdempotencyClaim(_Record):
     url: str
     created_at: datetime
     expires_at: datetime
+
+
+class DialRequest(_Record):
+    """One outbound call: who to ring, from which number, into which room with which agent."""
+
+    room_name: str
+    to: str  # E.164 through the configured trunk, or `sip:user@host:port` dialled directly
+    caller_id: str
+    identity: str
+    agent_name: str
+    dispatch_metadata: str
+    empty_timeout: int
+    ring_timeout: int

@@ -14,6 +14,7 @@ from functions.domain.events import AgentCheck, OutboxMessage, RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
+    DialRequest,
     IdempotencyClaim,
     JoinTokenRequest,
     SessionEnd,
@@ -42,6 +43,7 @@ class SessionStorage(Protocol):
     def finish(self, rec: SessionRecord, end: SessionEnd) -> bool: ...
     def clear_room_delete(self, session_id: str) -> bool: ...
     def mark_room_delete_pending(self, session_id: str, at: datetime) -> bool: ...
+    def put_ended(self, rec: SessionRecord) -> bool: ...
 
 
 class FleetStorage(Protocol):
@@ -108,3 +110,8 @@ class WebhookSender(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
         """POSTs once; None when the receiver answered 2xx, else what went wrong."""
         ...
+
+
+class PhoneCalls(Protocol):
+    async def dial(self, req: DialRequest) -> None: ...
+    async def call_status(self, room_name: str) -> str | None: ...

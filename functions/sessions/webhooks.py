@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from functions.domain.events import RoomEvent
 from functions.domain.models import SessionRecord, SessionStatus
@@ -15,7 +16,10 @@ from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.sessions.watchdog import AgentWatchdog
 from functions.store.errors import StoreUnavailable
-from voice.rooms import session_id_from_room
+from voice.rooms import PHONE_ROOM_PREFIX, session_id_from_room
+
+if TYPE_CHECKING:
+    from functions.sessions.phone import PhoneService
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class WebhookService:
     watchdog: AgentWatchdog | None = None
     # Told the id of a session the caller or the agent just joined (customer webhooks).
     on_joined: Callable[[str], None] | None = None
+    # Phone calls: inbound calls become sessions here, outbound ones ring before they are live.
+    phone: PhoneService | None = None
 
     @translated
     async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
@@ -46,8 +52,12 @@ class WebhookService:
     async def _apply(self, ev: RoomEvent) -> WebhookOutcome:
         session_id = session_id_from_room(ev.room_name)
         rec = self.store.get(session_id, self.clock()) if session_id else None
+        if self.phone is not None:
+            handled = await self.phone.on_event(ev, rec)
+            if handled is not None:
+                return handled
         at = ev.created_at or self.clock()
-        if session_id and self.guard is not None:
+        if session_id and self.guard is not None and not unclaimed_phone_room(ev, rec):
             closed = await self.guard.close_if_not_live(ev, session_id, rec, at)
             if closed:
                 return WebhookOutcome(session_id, closed)
@@ -103,3 +113,10 @@ class WebhookService:
             return WebhookOutcome(rec.session_id, "unchanged")
         action = await self.sessions.recover_agent(rec, at, "agent_lost")
         return WebhookOutcome(rec.session_id, action)
+
+
+def unclaimed_phone_room(ev: RoomEvent, rec: SessionRecord | None) -> bool:
+    """An inbound call's room before its session exists: the phone service writes the session
+    when the SIP participant joins, so the room is not a dead session's (only LiveKit's dispatch
+    rule makes phone rooms; no join token names one)."""
+    return rec is None and ev.room_name.startswith(PHONE_ROOM_PREFIX)

@@ -95,7 +95,21 @@ class LiveKitWebhooks:
                 participant is not None and participant.kind == api.ParticipantInfo.Kind.AGENT
             ),
             created_at=datetime.fromtimestamp(event.created_at, UTC) if event.created_at else None,
+            **_sip_fields(participant),
         )
+
+
+def _sip_fields(participant: Any) -> dict[str, Any]:
+    """The phone call's side of an event: the SIP participant's attributes and why it left."""
+    from livekit import api
+
+    if participant is None or participant.kind != api.ParticipantInfo.Kind.SIP:
+        return {}
+    return {
+        "participant_is_sip": True,
+        "participant_attributes": dict(participant.attributes),
+        "disconnect_reason": api.DisconnectReason.Name(participant.disconnect_reason),
+    }
 
 
 class LiveKitRooms:
@@ -106,16 +120,7 @@ class LiveKitRooms:
         self._timeout = timeout_seconds
 
     def _client(self) -> Any:
-        import aiohttp
-        from livekit import api
-
-        return api.LiveKitAPI(
-            _http_url(self._creds.url),
-            self._creds.api_key,
-            self._creds.api_secret,
-            timeout=aiohttp.ClientTimeout(total=self._timeout),
-            failover=False,
-        )
+        return livekit_api(self._creds, self._timeout)
 
     async def list_room_names(self) -> list[str]:
         from livekit import api
@@ -201,6 +206,20 @@ class LiveKitRooms:
                 )
         except Exception as exc:
             raise StoreUnavailable(f"LiveKit did not take the data message: {exc}") from exc
+
+
+def livekit_api(creds: LiveKitCredentials, timeout_seconds: float) -> Any:
+    """A LiveKit server API client whose every call gives up after `timeout_seconds`."""
+    import aiohttp
+    from livekit import api
+
+    return api.LiveKitAPI(
+        _http_url(creds.url),
+        creds.api_key,
+        creds.api_secret,
+        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        failover=False,
+    )
 
 
 def _http_url(url: str) -> str:

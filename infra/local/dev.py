@@ -8,7 +8,9 @@ import sys
 import time
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from infra.local.sip import SipOptions, SipServices, sip_port_from_env, sync_numbers
 from infra.local.stack import LocalStack, StackOptions
+from voice.config import get_config
 
 
 def _openai_note() -> str | None:
@@ -21,6 +23,22 @@ def _openai_note() -> str | None:
     )
 
 
+def start_phones(sip: SipServices, livekit_url: str) -> list[str]:
+    print("starting: SIP service ...", flush=True)
+    sip.start_sip(livekit_url)
+    return sync_numbers(livekit_url)
+
+
+def phone_lines(sip: SipServices, numbers: list[str]) -> list[str]:
+    if not numbers:
+        return []
+    address = sip.opts.sip_address
+    return [
+        f"  SIP         udp {address}   (VOICE_SIP_PORT changes the port)",
+        *(f"  Phone       call sip:{n}@{address}" for n in numbers),
+    ]
+
+
 def main() -> int:
     opts = StackOptions(
         api_port=int(os.environ.get("API_PORT", "8000")),
@@ -28,6 +46,11 @@ def main() -> int:
         reaper_interval=float(os.environ.get("REAPER_INTERVAL_SECONDS", "30")),
         config_uri=os.environ.get("VOICE_CONFIG_URI") or StackOptions.config_uri,
     )
+    # Phone calls need Redis before LiveKit starts, and the SIP service once it runs.
+    phones = get_config().config.voice.realtime.telephony.enabled
+    sip = SipServices(SipOptions(run_dir=opts.run_dir, sip_port=sip_port_from_env()))
+    if phones:
+        opts.redis_address = sip.opts.redis_address
     stack = LocalStack(opts)
     stopping = False
 
@@ -39,8 +62,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     print("starting: AWS emulator, API, LiveKit server, worker ...", flush=True)
     try:
+        if phones:
+            sip.start_redis()
         stack.start()
+        numbers = start_phones(sip, stack.livekit_url) if phones else []
     except RuntimeError as exc:
+        sip.stop()
+        stack.stop()
         print(f"could not start the local stack: {exc}", file=sys.stderr)
         return 1
     key = stack.api_keys[0][0]
@@ -54,6 +82,7 @@ def main() -> int:
         f"  AWS (moto)  {stack.moto_url}",
         f"  Logs        {opts.run_dir}/*.log",
         *(f"  API key     {k}   (user {u})" for k, u in stack.api_keys),
+        *phone_lines(sip, numbers),
         "",
         "Create a session:",
         f"  curl -s -X POST {base}/session -H 'X-API-Key: {key}' "
@@ -75,6 +104,7 @@ def main() -> int:
     finally:
         print("stopping ...", flush=True)
         stack.stop()
+        sip.stop()
     return 0
 
 

@@ -191,3 +191,22 @@ class SipServices:
             proc = self.procs.pop(name, None)
             if proc is not None:
                 stop_process(proc)
+
+
+def sip_port_from_env() -> int:
+    """`VOICE_SIP_PORT`, else 5060: where `make dev` takes calls from a SIP phone."""
+    return int(os.environ.get("VOICE_SIP_PORT", str(DEFAULT_SIP_PORT)))
+
+
+def sync_numbers(livekit_url: str) -> list[str]:
+    """What the local stack does on start: the config's numbers and trunk pushed to LiveKit."""
+    import asyncio
+
+    from functions.settings import Settings
+    from functions.telephony import sync, trunk_password
+    from voice.config import get_config
+
+    realtime = get_config().config.voice.realtime
+    password = trunk_password(dict(os.environ))
+    result = asyncio.run(sync(Settings(livekit_url=livekit_url), realtime, password))
+    return [entry.number for entry in result.inbound]

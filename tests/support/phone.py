@@ -2,7 +2,8 @@
 
 The phone process prints one JSON event per line on stdout (`ready`, `incoming`, `calling`,
 `confirmed`, `media`, `played`, `disconnected`, `recorded`, `error`) and reads JSON commands on
-stdin (`{"cmd": "play", "path": ...}`, `{"cmd": "hangup"}`, `{"cmd": "quit"}`). Run alone:
+stdin (`{"cmd": "play", "path": ...}`, `{"cmd": "dtmf", "digits": "5"}`, `{"cmd": "hangup"}`,
+`{"cmd": "quit"}`). Run alone:
 
     python -m tests.support.phone --sip-port 5070 --rtp-port 40000 --record out.wav \\
         --call sip:+15550100@127.0.0.1:5060 --play question.wav
@@ -323,6 +324,13 @@ def run(args: argparse.Namespace) -> int:
             name = cmd.get("cmd")
             if name == "play":
                 play(str(cmd["path"]))
+            elif name == "dtmf":
+                live = next((c for c in calls if c.audio is not None and not c.done), None)
+                if live is None:
+                    emit("error", message="dtmf: no call with active audio")
+                else:
+                    live.dialDtmf(str(cmd["digits"]))  # RFC 2833 events, as trunks send them
+                    emit("dtmf", digits=cmd["digits"])
             elif name == "hangup":
                 ep.hangupAllCalls()
             elif name == "quit":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,28 +13,17 @@ from livekit import api
 
 from functions.settings import DEV_LIVEKIT_KEY as LIVEKIT_KEY
 from functions.settings import DEV_LIVEKIT_SECRET as LIVEKIT_SECRET
+from functions.settings import Settings
+from functions.store.sip import SyncedInbound
+from functions.telephony import sync
 from infra.local.sip import SipOptions, SipServices, find_livekit_sip, find_redis_server
 from infra.local.stack import LocalStack, free_port
-from infra.local.telephony import InboundRoute, SyncedInbound, sync_inbound
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.phone import Phone
 from tests.support.stack import stack_with_fake_models
 from voice.config import get_config
-from voice.metadata import DispatchMetadata
 
 INBOUND_NUMBER = "+15550100"
-
-
-def dispatch_metadata() -> str:
-    # Sessions for phone calls come with the control plane's telephony work. A dispatch rule's
-    # metadata is fixed, so every call through the inbound rule carries this same session id
-    # until then; the per-call session has to come from the call itself (its room or SIP
-    # participant), not from the rule.
-    return DispatchMetadata(
-        session_id=str(uuid.uuid4()),
-        agent_type=get_config().config.realtime.agent.type,
-        initial_greeting=True,
-    ).to_json()
 
 
 @dataclass
@@ -48,13 +36,6 @@ class PhoneStack:
     @property
     def inbound_uri(self) -> str:
         return f"sip:{INBOUND_NUMBER}@{self.sip.opts.sip_address}"
-
-    def agent_dispatch(self) -> api.RoomAgentDispatch:
-        """Our agent with a greeting, as the inbound dispatch rule sends it."""
-        return api.RoomAgentDispatch(
-            agent_name=get_config().config.realtime.worker.agent_name,
-            metadata=dispatch_metadata(),
-        )
 
     def livekit_api(self) -> api.LiveKitAPI:
         return livekit_api(self.stack.livekit_url)
@@ -102,10 +83,6 @@ def phone_stack_with_fake_models(run_dir: Path, fake: FakeOpenAIServer) -> Itera
 
 
 async def _sync_inbound(livekit_url: str) -> SyncedInbound:
-    route = InboundRoute(
-        number=INBOUND_NUMBER,
-        agent_name=get_config().config.realtime.worker.agent_name,
-        dispatch_metadata=dispatch_metadata(),
-    )
-    async with livekit_api(livekit_url) as lk:
-        return await sync_inbound(lk, route)
+    """What the local stack does on start: the repo config's numbers pushed to LiveKit."""
+    result = await sync(Settings(livekit_url=livekit_url), get_config().config.realtime)
+    return next(s for s in result.inbound if s.number == INBOUND_NUMBER)

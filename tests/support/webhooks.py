@@ -42,3 +42,20 @@ def post_event(body: str, token: str | None = None):
     headers = {"content-type": "application/webhook+json"}
     headers["authorization"] = token if token is not None else sign(body)
     return invoke("POST", HOOK, headers=headers, body=body)
+
+
+def sip_event_body(
+    kind: str, room: str, attributes: dict[str, str], disconnect_reason: str = ""
+) -> str:
+    """A webhook about a phone's SIP participant, with the `sip.*` attributes LiveKit gives it."""
+    created = int(time.time())
+    ev = WebhookEvent(event=kind, room=Room(name=room), created_at=created, id=f"EV_{created}")
+    ev.participant.CopyFrom(
+        ParticipantInfo(
+            identity=f"sip_{attributes.get('sip.phoneNumber', 'phone')}",
+            kind=ParticipantInfo.Kind.SIP,
+            attributes=attributes,
+            disconnect_reason=api.DisconnectReason.Value(disconnect_reason or "UNKNOWN_REASON"),
+        )
+    )
+    return MessageToJson(ev)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 from livekit import api
 
-from infra.local.telephony import (
+from functions.store.sip import (
     INBOUND_PREFIX,
     OUTBOUND_PREFIX,
     InboundRoute,
@@ -13,7 +20,9 @@ from infra.local.telephony import (
     sync_inbound,
     sync_outbound,
 )
+from infra.local.paths import CONFIG_FILE, ROOT
 from tests.support.phone_stack import PhoneStack
+from voice.metadata import DispatchMetadata
 
 pytestmark = [pytest.mark.sip, pytest.mark.livekit]
 
@@ -89,3 +98,59 @@ async def test_duplicate_outbound_trunks_left_by_earlier_runs_are_removed_by_the
     assert [(t.sip_trunk_id, t.address) for t in trunks if t.name == name] == [
         (kept, "127.0.0.1:5997")
     ]
+
+
+def _sync_command(
+    phone_stack: PhoneStack, config: Path, telephony: dict[str, Any]
+) -> dict[str, Any]:
+    """`python -m functions.telephony sync`, as an operator runs it after a config push."""
+    data = yaml.safe_load(CONFIG_FILE.read_text())
+    data["voice"]["realtime"]["telephony"] = telephony
+    config.write_text(yaml.safe_dump(data))
+    env = phone_stack.stack.base_env() | {
+        "VOICE_CONFIG_URI": str(config),
+        "VOICE_SIP_PASSWORD": "trunk-pw-not-for-logs",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "functions.telephony", "sync"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "trunk-pw-not-for-logs" not in done.stdout + done.stderr
+    return dict(json.loads(done.stdout))
+
+
+async def test_the_sync_command_makes_livekit_match_the_config_and_drops_removed_numbers(
+    phone_stack: PhoneStack, lk: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    numbers = [
+        {"number": "+15550100", "user": "dev"},
+        {"number": "+15550201", "user": "dev", "greeting": "Say: bakery, good morning."},
+    ]
+    outbound = {"address": "127.0.0.1:5996", "number": "+15550100", "username": "agent"}
+    first = _sync_command(
+        phone_stack,
+        tmp_path / "a.yaml",
+        {"enabled": True, "inbound": numbers, "outbound": outbound},
+    )
+    assert sorted(s["number"] for s in first["inbound"]) == ["+15550100", "+15550201"]
+    _, rules = await inbound_named(lk, INBOUND_PREFIX + "+15550201")
+    (agent,) = rules[0].room_config.agents
+    told = DispatchMetadata.parse(agent.metadata)
+    assert (told.session_id, told.greeting) == ("", "Say: bakery, good morning.")
+    assert told.phone is not None and told.phone.number == "+15550201"
+    trunks = (await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items
+    (trunk,) = [t for t in trunks if t.sip_trunk_id == first["outbound_trunk_id"]]
+    assert (trunk.address, trunk.auth_username) == ("127.0.0.1:5996", "agent")
+
+    second = _sync_command(
+        phone_stack, tmp_path / "b.yaml", {"enabled": True, "inbound": numbers[:1]}
+    )
+    assert second["removed_numbers"] == ["+15550201"]
+    assert await inbound_named(lk, INBOUND_PREFIX + "+15550201") == ([], [])
+    assert [s["number"] for s in second["inbound"]] == ["+15550100"]

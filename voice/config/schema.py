@@ -6,6 +6,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from voice.config.telephony import TelephonySettings
+
 AgentType = Literal["smart_router", "single_agent"]
 AGENT_TYPES: tuple[str, ...] = get_args(AgentType)
 
@@ -237,6 +239,7 @@ class RealtimeSettings(_Section):
     mcp_servers: list[MCPServer] = []
     webhooks: WebhookSettings = WebhookSettings()
     recording: RecordingSettings = RecordingSettings()
+    telephony: TelephonySettings = TelephonySettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:
@@ -275,6 +278,12 @@ class VoiceSettings(_Section):
             for tool in spec.tools:
                 if tool not in servers:
                     raise ValueError(f"specialist '{spec.name}' names unknown MCP server '{tool}'")
+        for entry in self.realtime.telephony.inbound:
+            if entry.voice_profile is not None and entry.voice_profile not in self.voice_profiles:
+                raise ValueError(
+                    f"realtime.telephony.inbound {entry.number} names unknown voice_profile "
+                    f"'{entry.voice_profile}'"
+                )
         return self
 
 

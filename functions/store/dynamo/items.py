@@ -110,6 +110,8 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
         values["join_by"] = iso(rec.join_by)
     if rec.overrides != CallOverrides():
         values["overrides_json"] = rec.overrides.model_dump_json(exclude_defaults=True)
+    if rec.phone is not None:
+        values["phone_json"] = rec.phone.model_dump_json()
     return serialize(values)
 
 
@@ -117,6 +119,8 @@ def session_record(item: dict[str, Any]) -> SessionRecord:
     data = deserialize(item)
     data["metadata"] = json.loads(data.pop("metadata_json", "{}"))
     data["overrides"] = json.loads(data.pop("overrides_json", "{}"))
+    if "phone_json" in data:
+        data["phone"] = json.loads(data.pop("phone_json"))
     if isinstance(data.get("duration_seconds"), Decimal):
         data["duration_seconds"] = float(data["duration_seconds"])
     for key in ("max_session_duration", "redispatch_count"):

@@ -109,6 +109,25 @@ class SessionStore:
         item = resp.get("Item")
         return claim_record(item, now) if item else None
 
+    def put_ended(self, rec: SessionRecord) -> bool:
+        """Writes a session that ended before it began (a refused phone call); takes no slot.
+
+        False when it is already there (a replayed webhook).
+        """
+        item = session_item(rec)
+        # Not in any backlog: nothing is left for the reaper to do.
+        item.pop("gsi2pk", None)
+        item.pop("gsi2sk", None)
+        ended = {"end_reason": rec.end_reason, "duration_seconds": Decimal("0")}
+        if rec.ended_at is not None:
+            ended["ended_at"] = iso(rec.ended_at)
+        item |= serialize(ended)
+        return applied(
+            lambda: self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        )
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, session_id: str, now: datetime) -> SessionRecord | None:

@@ -1,4 +1,4 @@
-"""Keeps LiveKit's SIP trunks and dispatch rules in line with what we want, idempotently.
+"""LiveKit's SIP side: trunks and dispatch rules kept in line with the config, and placing calls.
 
 Each object is found again by its name (`voice-in <number>`, `voice-out <name>`): a second run
 updates it in place (and removes duplicates a crashed run may have left) instead of adding another.
@@ -139,3 +139,31 @@ async def _upsert(
     for extra in ids[1:]:
         await delete(extra)
     return ids[0]
+
+
+async def prune_inbound(lk: api.LiveKitAPI, keep: set[str]) -> list[str]:
+    """Deletes our inbound trunks and rules for numbers no longer in `keep`; returns the numbers.
+
+    Only objects named `voice-in …` are ours: anything else on the LiveKit project is left alone.
+    """
+    removed: set[str] = set()
+    rules = (await lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items
+    for rule in rules:
+        number = rule.name.removeprefix(INBOUND_PREFIX)
+        if rule.name.startswith(INBOUND_PREFIX) and number not in keep:
+            await lk.sip.delete_dispatch_rule(
+                api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
+            )
+            removed.add(number)
+    trunks = (await lk.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())).items
+    for trunk in trunks:
+        number = trunk.name.removeprefix(INBOUND_PREFIX)
+        if trunk.name.startswith(INBOUND_PREFIX) and number not in keep:
+            await lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id))
+            removed.add(number)
+    return sorted(removed)
+
+
+async def outbound_trunk_id(lk: api.LiveKitAPI, name: str = "default") -> str | None:
+    trunks = (await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items
+    return next((t.sip_trunk_id for t in trunks if t.name == OUTBOUND_PREFIX + name), None)
