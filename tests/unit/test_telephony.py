@@ -98,7 +98,10 @@ def test_a_phone_calls_agent_can_hang_up_and_follows_the_calls_own_instructions(
     data = _call_data(INBOUND)
     assert "end_call" in _tool_names(data)
     assert "transfer_call" not in _tool_names(data)
-    assert first_agent(data).instructions.startswith("You answer the phone for a bakery.")
+    # The number's instructions follow the agent's configured ones, as a web call's own do.
+    instructions = first_agent(data).instructions
+    assert instructions.startswith(data.config.realtime.agent.instructions.strip()[:40])
+    assert "\n\nYou answer the phone for a bakery." in instructions
 
 
 def test_transfer_is_offered_only_when_a_number_to_transfer_to_is_configured() -> None:
