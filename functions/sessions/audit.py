@@ -16,26 +16,20 @@ from functions.sessions.reaper import ROOM_GONE_GRACE
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
-from voice.config.schema import VoiceConfig
 from voice.rooms import session_id_from_room
 
 # A counter a create touched this recently may be ahead of a by-state index that lags behind it.
 COUNTER_SETTLE = timedelta(seconds=30)
 
 
-def join_deadline(rec: SessionRecord, config: VoiceConfig) -> datetime:
-    """When a pending session should have a room at the latest: the join window where the config
-    has one (`limits.join_timeout`), else the deadline at which the reaper expires it."""
-    join_timeout = getattr(config.voice.realtime.limits, "join_timeout", None)
-    if join_timeout is None:
-        return rec.token_expires_at
-    seconds = join_timeout.total_seconds() if isinstance(join_timeout, timedelta) else join_timeout
-    return rec.created_at + timedelta(seconds=float(seconds))
+def join_deadline(rec: SessionRecord) -> datetime:
+    """When a pending session should have a room at the latest: its join window's end."""
+    return rec.join_by or rec.token_expires_at
 
 
-def room_deadline(rec: SessionRecord, config: VoiceConfig) -> datetime:
+def room_deadline(rec: SessionRecord) -> datetime:
     if rec.status is SessionStatus.PENDING:
-        return join_deadline(rec, config)
+        return join_deadline(rec)
     return (rec.joined_at or rec.created_at) + ROOM_GONE_GRACE
 
 
@@ -63,7 +57,6 @@ class Auditor:
         live = list(self._audit.live_sessions())
         findings = self._check_counters(counters, live, now, repair)
         if rooms is not None:
-            config = self._sessions.loaded_config().config
             findings += [
                 Finding(
                     kind=FindingKind.LIVE_WITHOUT_ROOM,
@@ -72,7 +65,7 @@ class Auditor:
                     f"has no room {rec.room_name}",
                 )
                 for rec in live
-                if rec.room_name not in rooms and room_deadline(rec, config) < now
+                if rec.room_name not in rooms and room_deadline(rec) < now
             ]
             findings += [await self._check_room(name, now, repair) for name in sorted(rooms)]
         return AuditReport(
