@@ -85,13 +85,25 @@ def create_session(
     response_model=CallCreated,
     responses=_ERRORS | {502: {"model": ErrorBody}},
 )
-async def place_call(user: CurrentUser, phone: Phone, body: CallCreate) -> CallCreated:
+async def place_call(
+    user: CurrentUser,
+    phone: Phone,
+    body: CallCreate,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="a retried call with the same key and body returns the same session"),
+    ] = None,
+) -> CallCreated:
     try:
-        rec = await phone.call(user, NewCall(**body.model_dump()))
+        rec, replayed = await phone.call(user, NewCall(**body.model_dump()), idempotency_key)
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise
-    metrics.add_metric(name="OutboundCallsPlaced", unit="Count", value=1)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.add_metric(name="OutboundCallsPlaced", unit="Count", value=1)
     return CallCreated(session_id=rec.session_id, room_name=rec.room_name, status=rec.shown_status)
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 from functions.domain.errors import IdempotencyKeyReused, InvalidRequest
 from functions.domain.models import IdempotencyClaim, SessionRecord
@@ -40,15 +41,18 @@ class KeyedCreate:
     request_hash: str
 
     @classmethod
-    def of(cls, user_id: str, key: str, req: NewSession) -> KeyedCreate:
+    def of(cls, user_id: str, key: str, req: NewSession | Any) -> KeyedCreate:
+        """`req` is the parsed body: a `NewSession`, or any dataclass of a create (a call)."""
         problem = _key_problem(key)
         if problem:
             raise InvalidRequest(
                 f"{HEADER}: {problem}; send 1 to {MAX_KEY_LENGTH} printable ASCII characters "
                 "(a UUID is a good key)"
             )
-        # The parsed body, so key order and whitespace do not make two bodies different.
-        body = json.dumps(asdict(req), sort_keys=True, separators=(",", ":"))
+        # The parsed body, so key order and whitespace do not make two bodies different; its
+        # kind too, so one key cannot replay a session as a phone call or the other way round.
+        parsed = {"kind": type(req).__name__, **asdict(req)}
+        body = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
         return cls(user_id=user_id, key_hash=_sha256(key), request_hash=_sha256(body))
 
     def claim(self, rec: SessionRecord, token: str, url: str) -> IdempotencyClaim:

@@ -8,16 +8,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from functions.domain.errors import CallNotPlaced, ConfigUnavailable, InvalidRequest
+from functions.domain.errors import (
+    CallNotPlaced,
+    ConfigUnavailable,
+    IdempotencyKeyInUse,
+    InvalidRequest,
+    NotFound,
+)
 from functions.domain.events import RoomEvent
-from functions.domain.models import DialRequest, SessionRecord, SessionStatus
+from functions.domain.models import DialRequest, IdempotencyClaim, SessionRecord, SessionStatus
 from functions.observability import logger
 from functions.sessions import new_session as steps
+from functions.sessions.idempotency import KeyedCreate
 from functions.sessions.new_session import NewSession
 from functions.sessions.ports import PhoneCalls, Rooms, SessionStorage
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
-from functions.store.errors import Conflict, LimitExceeded, StoreError, StoreUnavailable
+from functions.store.errors import (
+    Conflict,
+    Contended,
+    LimitExceeded,
+    StoreError,
+    StoreUnavailable,
+)
 from voice.config.schema import AgentType, RealtimeSettings
 from voice.config.telephony import E164, InboundNumber, TelephonySettings
 from voice.metadata import DispatchMetadata, PhoneLeg
@@ -92,8 +105,19 @@ class PhoneService:
     # -- outbound -----------------------------------------------------------------------------
 
     @translated
-    async def call(self, user_id: str, req: NewCall) -> SessionRecord:
-        """Places an outbound call as a new session (limits apply); it starts `dialing`."""
+    async def call(
+        self, user_id: str, req: NewCall, idempotency_key: str | None = None
+    ) -> tuple[SessionRecord, bool]:
+        """Places an outbound call as a new session (limits apply); it starts `dialing`.
+
+        Returns the session and whether it is a replay: a retried call with the same
+        `Idempotency-Key` and body gets the session the first one made, and dials no one again.
+        """
+        keyed = None if idempotency_key is None else KeyedCreate.of(user_id, idempotency_key, req)
+        if keyed is not None:
+            held = self.store.get_claim(user_id, keyed.key_hash, self.clock())
+            if held is not None:
+                return self._replay(keyed, held), True
         loaded = self.sessions.loaded_config()
         realtime = steps.require_enabled(loaded.config.voice)
         telephony = require_telephony(realtime)
@@ -123,7 +147,19 @@ class PhoneService:
                 + _DIAL_GRACE,
             }
         )
-        self.store.create(rec, realtime.limits.max_sessions_per_user)
+        # A call has no join token: its claim keeps the session id alone.
+        claim = None if keyed is None else keyed.claim(rec, token="", url="")
+        try:
+            held = self.store.create(rec, realtime.limits.max_sessions_per_user, claim)
+        except Contended as exc:
+            if keyed is None:
+                raise
+            raise IdempotencyKeyInUse(
+                "Idempotency-Key: a call with this key is being placed right now; "
+                "retry after the Retry-After seconds to get its session"
+            ) from exc
+        if keyed is not None and held is not None:
+            return self._replay(keyed, held), True
         dial = DialRequest(
             room_name=rec.room_name,
             to=req.to,
@@ -144,6 +180,16 @@ class PhoneService:
                 f"the call was not placed ({exc}); session {session_id} ended failed"
             ) from exc
         logger.info("outbound call dialing", extra=log)
+        return rec, False
+
+    def _replay(self, keyed: KeyedCreate, held: IdempotencyClaim) -> SessionRecord:
+        keyed.check_replay_of(held)
+        rec = self.store.get(held.session_id, self.clock())
+        if rec is None:
+            raise NotFound(
+                "Idempotency-Key: the call this key placed no longer exists; use a new key"
+            )
+        logger.info("outbound call replayed", extra={"session_id": rec.session_id})
         return rec
 
     def _caller_id(self, telephony: TelephonySettings, to: str) -> str:

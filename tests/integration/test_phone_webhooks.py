@@ -86,3 +86,34 @@ def test_a_call_to_something_that_is_not_a_number_is_a_422(control_plane: Contro
     r = invoke("POST", f"{BASE}/call", headers=control_plane.headers(), json={"to": "mum"})
     assert r.status == 422
     assert "E.164" in r.body["message"]
+
+
+def test_a_retried_call_with_the_same_idempotency_key_returns_the_same_session_and_dials_once(
+    control_plane: ControlPlane,
+) -> None:
+    headers = control_plane.headers() | {"idempotency-key": "call-7f3a"}
+    body = {"to": "sip:bob@127.0.0.1:5999"}
+    # LiveKit is unreachable here, so the first attempt is placed and fails (502).
+    first = invoke("POST", f"{BASE}/call", headers=headers, json=body)
+    assert first.status == 502
+    (failed,) = invoke("GET", f"{BASE}/sessions", headers=headers).body["sessions"]
+    retry = invoke("POST", f"{BASE}/call", headers=headers, json=body)
+    assert retry.status == 201
+    assert retry.headers.get("idempotent-replayed") == "true"
+    assert retry.body["session_id"] == failed["session_id"]
+    assert retry.body["status"] == "failed"
+    # Still one session: the retry dialled no one.
+    assert len(invoke("GET", f"{BASE}/sessions", headers=headers).body["sessions"]) == 1
+    other = invoke("POST", f"{BASE}/call", headers=headers, json={"to": "sip:eve@127.0.0.1:5999"})
+    assert other.status == 422
+    assert other.body["message"].startswith("Idempotency-Key:")
+
+
+def test_one_idempotency_key_cannot_replay_a_web_session_as_a_phone_call(
+    control_plane: ControlPlane,
+) -> None:
+    headers = control_plane.headers() | {"idempotency-key": "shared-key"}
+    assert invoke("POST", f"{BASE}/session", headers=headers, json={}).status == 201
+    r = invoke("POST", f"{BASE}/call", headers=headers, json={"to": "sip:bob@127.0.0.1:5999"})
+    assert r.status == 422
+    assert r.body["error"] == "idempotency_key_reused"
