@@ -5,12 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from functions.domain.errors import IdempotencyKeyReused, InvalidRequest
+from functions.domain.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+)
 from functions.domain.models import IdempotencyClaim, SessionRecord
 from functions.sessions.new_session import NewSession
+from functions.sessions.ports import SessionStorage
+from functions.store.errors import Contended
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -74,3 +81,40 @@ class KeyedCreate:
                 f"{HEADER}: this key was used in the last 24 h with a different body; "
                 "send the same body to get that session again, or use a new key for a new session"
             )
+
+
+def create_claimed(
+    store: SessionStorage,
+    rec: SessionRecord,
+    max_live: int,
+    keyed: KeyedCreate | None,
+    *,
+    token: str = "",
+    url: str = "",
+) -> IdempotencyClaim | None:
+    """Writes the session (and the key's claim, if any) in one transaction.
+
+    None when written; the claim of the create that holds the key when another one got there
+    first. A create with the same key still being written is a 409 the caller retries.
+    """
+    claim = None if keyed is None else keyed.claim(rec, token, url)
+    try:
+        return store.create(rec, max_live, claim)
+    except Contended as exc:
+        if keyed is None:
+            raise
+        raise IdempotencyKeyInUse(
+            f"{HEADER}: a create with this key is being written right now; "
+            "retry after the Retry-After seconds to get its session"
+        ) from exc
+
+
+def replayed(
+    store: SessionStorage, keyed: KeyedCreate, held: IdempotencyClaim, now: datetime
+) -> SessionRecord:
+    """The session an earlier create with the same key and body made, as it is now."""
+    keyed.check_replay_of(held)
+    rec = store.get(held.session_id, now)
+    if rec is None:
+        raise NotFound(f"{HEADER}: the session this key created no longer exists; use a new key")
+    return rec

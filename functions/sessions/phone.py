@@ -11,22 +11,19 @@ from typing import TYPE_CHECKING, Any
 from functions.domain.errors import (
     CallNotPlaced,
     ConfigUnavailable,
-    IdempotencyKeyInUse,
     InvalidRequest,
-    NotFound,
 )
 from functions.domain.events import RoomEvent
 from functions.domain.models import DialRequest, IdempotencyClaim, SessionRecord, SessionStatus
 from functions.observability import logger
 from functions.sessions import new_session as steps
-from functions.sessions.idempotency import KeyedCreate
+from functions.sessions.idempotency import KeyedCreate, create_claimed, replayed
 from functions.sessions.new_session import NewSession
 from functions.sessions.ports import PhoneCalls, Rooms, SessionStorage
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.store.errors import (
     Conflict,
-    Contended,
     LimitExceeded,
     StoreError,
     StoreUnavailable,
@@ -148,16 +145,7 @@ class PhoneService:
             }
         )
         # A call has no join token: its claim keeps the session id alone.
-        claim = None if keyed is None else keyed.claim(rec, token="", url="")
-        try:
-            held = self.store.create(rec, realtime.limits.max_sessions_per_user, claim)
-        except Contended as exc:
-            if keyed is None:
-                raise
-            raise IdempotencyKeyInUse(
-                "Idempotency-Key: a call with this key is being placed right now; "
-                "retry after the Retry-After seconds to get its session"
-            ) from exc
+        held = create_claimed(self.store, rec, realtime.limits.max_sessions_per_user, keyed)
         if keyed is not None and held is not None:
             return self._replay(keyed, held), True
         dial = DialRequest(
@@ -183,12 +171,7 @@ class PhoneService:
         return rec, False
 
     def _replay(self, keyed: KeyedCreate, held: IdempotencyClaim) -> SessionRecord:
-        keyed.check_replay_of(held)
-        rec = self.store.get(held.session_id, self.clock())
-        if rec is None:
-            raise NotFound(
-                "Idempotency-Key: the call this key placed no longer exists; use a new key"
-            )
+        rec = replayed(self.store, keyed, held, self.clock())
         logger.info("outbound call replayed", extra={"session_id": rec.session_id})
         return rec
 

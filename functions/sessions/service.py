@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.domain.errors import ConfigUnavailable, IdempotencyKeyInUse, NotFound
+from functions.domain.errors import ConfigUnavailable, NotFound
 from functions.domain.models import (
     Backlog,
     IdempotencyClaim,
@@ -19,11 +19,11 @@ from functions.domain.models import (
 from functions.observability import logger
 from functions.sessions import new_session as steps
 from functions.sessions.admission import Admission
-from functions.sessions.idempotency import KeyedCreate
+from functions.sessions.idempotency import KeyedCreate, create_claimed, replayed
 from functions.sessions.new_session import NewSession
 from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
-from functions.store.errors import Contended, StoreUnavailable
+from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
 from voice.metadata import DispatchMetadata
 
@@ -106,16 +106,14 @@ class SessionService:
         if self._admission is not None:
             self._admission.admit(realtime.admission, record.created_at)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
-        claim = None if keyed is None else keyed.claim(record, token, self._tokens.url)
-        try:
-            held = self._store.create(record, realtime.limits.max_sessions_per_user, claim)
-        except Contended as exc:
-            if keyed is None:
-                raise
-            raise IdempotencyKeyInUse(
-                "Idempotency-Key: a create with this key is being written right now; "
-                "retry after the Retry-After seconds to get its session"
-            ) from exc
+        held = create_claimed(
+            self._store,
+            record,
+            realtime.limits.max_sessions_per_user,
+            keyed,
+            token=token,
+            url=self._tokens.url,
+        )
         if keyed is not None and held is not None:
             return self._replay(keyed, held)
         logger.info(
@@ -130,12 +128,7 @@ class SessionService:
 
     def _replay(self, keyed: KeyedCreate, held: IdempotencyClaim) -> CreatedSession:
         """The session an earlier create with the same key and body made, as it is now."""
-        keyed.check_replay_of(held)
-        rec = self._store.get(held.session_id, self._clock())
-        if rec is None:
-            raise NotFound(
-                "Idempotency-Key: the session this key created no longer exists; use a new key"
-            )
+        rec = replayed(self._store, keyed, held, self._clock())
         logger.info(
             "session create replayed", extra={"session_id": rec.session_id, "room": rec.room_name}
         )
