@@ -49,7 +49,7 @@ WARM_IMPORTS = (
     "anyio._backends._asyncio",
     "anyio._core._sockets",
     "anyio.streams.stapled",
-    "httpcore._models",
+    "httpcore2._models",
     "openai.pagination",
 )
 _PLAYER_CLOSE_TIMEOUT = 2.0

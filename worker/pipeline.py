@@ -5,7 +5,8 @@ from __future__ import annotations
 import ssl
 from typing import Any, TypeVar
 
-import httpx
+# The OpenAI SDK runs on httpx2 (in the worker lock); plain httpx is only a development tool.
+import httpx2 as httpx
 import openai as openai_sdk
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
