@@ -12,7 +12,7 @@ LIVEKIT_VERSION := v1.13.5
 LIVEKIT_SERVER := $(or $(shell command -v livekit-server 2>/dev/null),$(CURDIR)/.bin/livekit-server)
 export LIVEKIT_SERVER_BIN := $(LIVEKIT_SERVER)
 
-.PHONY: help install lock lock-check test lint format api dev worker clean livekit-server playground
+.PHONY: help install docs lock lock-check test lint format api dev worker clean livekit-server playground
 .PHONY: template-check sam-venv deploy worker-image config-push browser-deps
 
 help: ## list the targets
@@ -32,6 +32,9 @@ install: $(STAMP) ## create .venv and install the development lock (every depend
 
 lock: install ## re-resolve locks/*.txt from pyproject.toml, keeping current pins (UPGRADE=1: newest)
 	$(BIN)/python -m infra.build.locks write $(if $(UPGRADE),--upgrade)
+
+docs: install ## regenerate docs/reference/ (API and config references) from the code
+	$(BIN)/python -m infra.build.reference write
 
 lock-check: install ## fail when pyproject.toml and the locks disagree
 	$(BIN)/python -m infra.build.locks check

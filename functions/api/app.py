@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from functions.api import playground
 from functions.api.errors import BodySizeLimit, install_error_handlers
-from functions.api.routes import router
+from functions.api.routes import API_PREFIX, router
 from functions.settings import get_settings
 
 
@@ -15,7 +16,17 @@ def create_app() -> FastAPI:
         title="Real-time voice agents API",
         version="1.0.0",
         description="Create, read, list and end real-time voice sessions backed by LiveKit.",
+        # Under the API's own prefix: API Gateway routes only /voice/realtime/... to the function.
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_at_root() -> JSONResponse:
+        # The same document where local tools look for it first.
+        return JSONResponse(app.openapi())
+
     app.include_router(router)
     app.include_router(playground.router)
     install_error_handlers(app)

@@ -29,7 +29,8 @@ from functions.sessions.phone import NewCall
 from functions.wiring import get_container
 from voice.config import config_status, redact
 
-router = APIRouter(prefix="/voice/realtime")
+API_PREFIX = "/voice/realtime"
+router = APIRouter(prefix=API_PREFIX)
 # Webhook outcomes of phone calls that the alarms and the dashboard count.
 PHONE_METRICS = {
     "call_failed": "OutboundCallsFailed",

@@ -35,6 +35,18 @@ def config_without_admission() -> Path:
     return path
 
 
+def admission_note() -> str:
+    """What admission will do with the config this API serves (it may be the user's own)."""
+    from voice.config import get_config
+
+    if not get_config().config.voice.realtime.admission.enabled:
+        return "admission off"
+    return (
+        "admission ON: with no worker heartbeating into this emulator every create answers "
+        "503 fleet_at_capacity; set voice.realtime.admission.enabled: false or run a worker"
+    )
+
+
 def main() -> int:
     import uvicorn
 
@@ -47,8 +59,8 @@ def main() -> int:
     base = f"http://{host}:{port}/voice/realtime"
     print(f"AWS emulator: {endpoint}")
     print(f"LiveKit:      {os.environ['LIVEKIT_URL']}")
-    print(f"Config:       {os.environ['VOICE_CONFIG_URI']}  (admission off: no worker here)")
-    print(f"API:          {base}  (docs: http://{host}:{port}/docs)")
+    print(f"Config:       {os.environ['VOICE_CONFIG_URI']}  ({admission_note()})")
+    print(f"API:          {base}  (docs: {base}/docs)")
     for key, user in pairs:
         print(f"API key:      {key}  (user {user})")
     print(

@@ -53,5 +53,7 @@ def test_session_lifecycle_over_http(control_plane: ControlPlane) -> None:
         health = c.get(f"{BASE}/health").json()
         assert health["status"] == "degraded"
         assert health["active_sessions"] == 0
-        docs = c.get("/openapi.json").json()
+        docs = c.get(f"{BASE}/openapi.json").json()
+        assert c.get(f"{BASE}/docs").status_code == 200
+        assert c.get("/openapi.json").json() == docs
         assert f"{BASE}/session" in docs["paths"]
