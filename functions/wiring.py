@@ -21,7 +21,13 @@ from functions.sessions.transcripts import CallReports
 from functions.sessions.watchdog import AgentWatchdog
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
-from functions.store.dynamo import ApiKeyStore, AuditStore, FleetStore, SessionStore
+from functions.store.dynamo import (
+    ApiKeyStore,
+    AuditStore,
+    DeliveryStore,
+    FleetStore,
+    SessionStore,
+)
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
@@ -80,7 +86,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
     call_reports = CallReports(reports, get_config)
-    customer_webhooks = customer_webhooks_for(settings, store, call_reports)
+    customer_webhooks = customer_webhooks_for(settings, store, call_reports, client)
     sessions = SessionService(
         store,
         rooms,
@@ -125,7 +131,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
 
 
 def customer_webhooks_for(
-    settings: Settings, store: SessionStore, call_reports: CallReports
+    settings: Settings, store: SessionStore, call_reports: CallReports, client: Any
 ) -> CustomerWebhooks:
     def present(rec: SessionRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
         # The webhook's session is exactly what GET /session/{id} answers.
@@ -141,6 +147,7 @@ def customer_webhooks_for(
         clock=utcnow,
         present=present,
         secret=settings.webhook_secret,
+        deliveries=DeliveryStore(client, settings.sessions_table),
         retry=RetryPolicy(
             base_seconds=settings.webhook_retry_base_seconds,
             window_seconds=settings.webhook_retry_window_seconds,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from functions.sessions.customer_webhooks import CustomerWebhooks
 from functions.sessions.phone import PhoneService
 from functions.sessions.service import SessionService
 from functions.sessions.transcripts import CallReports
@@ -25,6 +26,10 @@ def _call_reports() -> CallReports:
     return get_container().call_reports
 
 
+def _customer_webhooks() -> CustomerWebhooks:
+    return get_container().customer_webhooks
+
+
 def _phone() -> PhoneService:
     return get_container().phone
 
@@ -37,4 +42,5 @@ Sessions = Annotated[SessionService, Depends(_sessions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
 Reports = Annotated[CallReports, Depends(_call_reports)]
 Phone = Annotated[PhoneService, Depends(_phone)]
+CustomerEvents = Annotated[CustomerWebhooks, Depends(_customer_webhooks)]
 CurrentUser = Annotated[str, Depends(_current_user)]

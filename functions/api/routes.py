@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
-from functions.api.deps import CurrentUser, Phone, Reports, Sessions, Webhooks
+from functions.api.deps import CurrentUser, CustomerEvents, Phone, Reports, Sessions, Webhooks
 from functions.api.schemas import (
     CallCreate,
     CallCreated,
@@ -21,6 +21,8 @@ from functions.api.schemas import (
     SessionPublic,
     TranscriptPublic,
     WebhookAck,
+    WebhookDeliveries,
+    WebhookDeliveryPublic,
 )
 from functions.domain.errors import FleetAtCapacity, SessionLimitReached
 from functions.observability import metrics
@@ -124,6 +126,21 @@ def get_transcript(
     rec = sessions.get(user, session_id)
     report = reports.transcript(rec)
     return TranscriptPublic.model_validate(report.model_dump() | {"session_id": rec.session_id})
+
+
+@router.get("/session/{session_id}/webhooks", response_model=WebhookDeliveries, responses=_ERRORS)
+def get_webhook_deliveries(
+    session_id: str, user: CurrentUser, sessions: Sessions, events: CustomerEvents
+) -> WebhookDeliveries:
+    """The customer-webhook deliveries of one session: every attempt and what came of it."""
+    rec = sessions.get(user, session_id)
+    return WebhookDeliveries(
+        session_id=rec.session_id,
+        deliveries=[
+            WebhookDeliveryPublic.model_validate(d.model_dump())
+            for d in events.history(rec.session_id)
+        ],
+    )
 
 
 @router.delete("/session/{session_id}", response_model=SessionPublic, responses=_ERRORS)

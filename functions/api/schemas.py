@@ -207,6 +207,22 @@ class TranscriptPublic(BaseModel):
     recording_url: str | None = Field(description="short-lived link, when the call was recorded")
 
 
+class WebhookDeliveryPublic(BaseModel):
+    event_id: str = Field(description="the event's id, the same in every attempt to deliver it")
+    type: str = Field(description="session.started, session.ended or session.failed")
+    attempt: int = Field(description="1 for the first attempt")
+    outcome: str = Field(
+        description="delivered, retrying (it failed and will be sent again) or dead_lettered"
+    )
+    at: datetime
+    detail: str | None = Field(description="what went wrong; null when delivered")
+
+
+class WebhookDeliveries(BaseModel):
+    session_id: str
+    deliveries: list[WebhookDeliveryPublic] = Field(description="every attempt, oldest first")
+
+
 class CallCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -155,3 +155,16 @@ class DialRequest(_Record):
     dispatch_metadata: str
     empty_timeout: int
     ring_timeout: int
+
+
+class WebhookDelivery(_Record):
+    """One attempt to deliver a customer webhook, as the outbox consumer saw it."""
+
+    event_id: str
+    type: str
+    attempt: int
+    # delivered | retrying | dead_lettered
+    outcome: str
+    at: datetime
+    # What went wrong (the receiver's status or the network error); None when delivered.
+    detail: str | None = None

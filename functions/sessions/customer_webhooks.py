@@ -8,11 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from functions.domain.events import OutboxMessage
-from functions.domain.models import SessionRecord, SessionStatus
+from functions.domain.models import SessionRecord, SessionStatus, WebhookDelivery
 from functions.observability import logger
-from functions.sessions.ports import Outbox, SessionStorage, WebhookSender
+from functions.sessions.ports import DeliveryLog, Outbox, SessionStorage, WebhookSender
 from functions.sessions.service import Clock
 from functions.sessions.transcripts import CallReports
+from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import LoadedConfig
 from voice.config.schema import WebhookSettings
@@ -67,6 +68,7 @@ class CustomerWebhooks:
     present: Present
     secret: str | None
     retry: RetryPolicy = RetryPolicy()
+    deliveries: DeliveryLog | None = None
 
     # -- emit (on the request path: never raises, never waits on the receiver) ---------------
 
@@ -146,18 +148,43 @@ class CustomerWebhooks:
         )
         if failure is None:
             logger.info("webhook delivered", extra=log | {"attempt": message.attempt + 1})
-            return "delivered"
+            return self._recorded(message, "delivered")
 
         attempts = message.attempt + 1
         log |= {"attempt": attempts, "why": failure}
         if self.retry.gives_up_after(attempts):
             logger.error("webhook delivery gave up: dead-lettered", extra=log)
             self.outbox.dead_letter(message.model_copy(update={"attempt": attempts}))
-            return "dead_lettered"
+            return self._recorded(message, "dead_lettered", failure)
         delay = self.retry.delay(attempts)
         logger.warning("webhook delivery failed: retrying", extra=log | {"in_seconds": delay})
         self.outbox.send(message.model_copy(update={"attempt": attempts}), delay)
-        return "retrying"
+        return self._recorded(message, "retrying", failure)
+
+    def _recorded(self, message: OutboxMessage, outcome: str, detail: str | None = None) -> str:
+        """Keeps the attempt for the call console; a table that cannot take it loses only that."""
+        if self.deliveries is not None:
+            attempt = WebhookDelivery(
+                event_id=message.event_id,
+                type=message.type,
+                attempt=message.attempt + 1,
+                outcome=outcome,
+                at=self.clock(),
+                detail=detail,
+            )
+            try:
+                self.deliveries.record(message.session_id, attempt)
+            except StoreUnavailable:
+                logger.warning(
+                    "webhook delivery not recorded",
+                    extra={"session_id": message.session_id, "event_id": message.event_id},
+                )
+        return outcome
+
+    @translated
+    def history(self, session_id: str) -> list[WebhookDelivery]:
+        """The session's delivery attempts, oldest first (none where nothing records them)."""
+        return self.deliveries.list(session_id) if self.deliveries is not None else []
 
     def _body(
         self, message: OutboxMessage, rec: SessionRecord, report: SessionReport | None

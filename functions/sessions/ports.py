@@ -19,6 +19,7 @@ from functions.domain.models import (
     JoinTokenRequest,
     SessionEnd,
     SessionRecord,
+    WebhookDelivery,
 )
 from voice.report import SessionReport
 from voice.table import Heartbeat
@@ -110,6 +111,13 @@ class WebhookSender(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
         """POSTs once; None when the receiver answered 2xx, else what went wrong."""
         ...
+
+
+class DeliveryLog(Protocol):
+    """Where each customer-webhook delivery attempt is kept, per session."""
+
+    def record(self, session_id: str, delivery: WebhookDelivery) -> None: ...
+    def list(self, session_id: str) -> list[WebhookDelivery]: ...
 
 
 class PhoneCalls(Protocol):

@@ -235,3 +235,33 @@ def test_the_default_retry_schedule_keeps_trying_for_over_an_hour() -> None:
     assert 3600 <= last_attempt_at < 3600 + 900
     assert all(policy.delay(n) <= 900 for n in range(1, attempts + 1))
     print(f"\n{attempts} attempts, the last {last_attempt_at / 60:.0f} min after the first")
+
+
+def test_every_delivery_attempt_and_its_outcome_is_readable_by_the_owner_only(
+    control_plane: ControlPlane,
+    queues: dict[str, str],
+    receiver: ReceiverServer,
+    configure: Configure,
+) -> None:
+    configure(url=receiver.hook_url)
+    hooks = receiver.receiver
+    hooks.fail_first = 1
+    s = new_live_session(control_plane)
+    drain_until(queues, lambda: len(hooks.accepted()) == 1, "the accepted retry")
+
+    r = invoke("GET", f"{BASE}/session/{s['session_id']}/webhooks", headers=control_plane.headers())
+    assert r.status == 200, r.body
+    attempts = r.body["deliveries"]
+    assert [(a["type"], a["attempt"], a["outcome"]) for a in attempts] == [
+        ("session.started", 1, "retrying"),
+        ("session.started", 2, "delivered"),
+    ]
+    assert attempts[0]["detail"], "a failed attempt says what went wrong"
+    assert attempts[1]["detail"] is None
+    assert attempts[0]["event_id"] == attempts[1]["event_id"]
+
+    r = invoke(
+        "GET", f"{BASE}/session/{s['session_id']}/webhooks", headers=control_plane.headers("bob")
+    )
+    assert r.status == 404
+    assert r.body["error"] == "not_found"

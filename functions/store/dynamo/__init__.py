@@ -2,7 +2,8 @@
 
 from functions.store.dynamo.api_keys import ApiKeyStore
 from functions.store.dynamo.audit import AuditStore
+from functions.store.dynamo.deliveries import DeliveryStore
 from functions.store.dynamo.fleet import FleetStore
 from functions.store.dynamo.sessions import SessionStore
 
-__all__ = ["ApiKeyStore", "AuditStore", "FleetStore", "SessionStore"]
+__all__ = ["ApiKeyStore", "AuditStore", "DeliveryStore", "FleetStore", "SessionStore"]
