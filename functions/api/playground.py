@@ -1,4 +1,4 @@
-"""Serves the playground page (a LiveKit web client) from `playground/` on the local stack."""
+"""Serves the playground page (a LiveKit web client) and the call console from `playground/`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ ASSETS = {
     "index.html": ("index.html", "text/html; charset=utf-8"),
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "style.css": ("style.css", "text/css; charset=utf-8"),
+    "console.html": ("console.html", "text/html; charset=utf-8"),
+    "console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "console.css": ("console.css", "text/css; charset=utf-8"),
     "livekit-client.umd.js": (
         "node_modules/livekit-client/dist/livekit-client.umd.js",
         "text/javascript; charset=utf-8",
@@ -38,6 +41,11 @@ def _serve(asset: str) -> FileResponse:
 @router.get("/playground")
 def playground_page() -> FileResponse:
     return _serve("index.html")
+
+
+@router.get("/console")
+def console_page() -> FileResponse:
+    return _serve("console.html")
 
 
 @router.get("/playground/{asset}")

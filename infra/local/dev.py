@@ -78,6 +78,7 @@ def main() -> int:
         "The voice platform is running locally:",
         f"  API         {base}   (docs: {stack.api_url}/docs)",
         f"  Playground  {stack.playground_url}",
+        f"  Console     {stack.console_url}",
         f"  LiveKit     {stack.livekit_url}   ({DEV_LIVEKIT_KEY} / {DEV_LIVEKIT_SECRET})",
         f"  AWS (moto)  {stack.moto_url}",
         f"  Logs        {opts.run_dir}/*.log",

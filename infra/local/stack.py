@@ -108,6 +108,7 @@ class LocalStack:
         self.api_url = f"http://{HOST}:{options.api_port}"
         self.livekit_url = f"ws://{HOST}:{options.livekit_port}"
         self.playground_url = f"{self.api_url}/voice/realtime/playground"
+        self.console_url = f"{self.api_url}/voice/realtime/console"
         self.webhook_url = f"{self.api_url}/voice/realtime/livekit/webhook"
 
     def log_path(self, name: str) -> Path:

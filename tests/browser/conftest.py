@@ -15,6 +15,7 @@ from tests.browser.chromium import Chromium, find_chromium
 from tests.support.config_files import config_with
 from tests.support.fake_openai import QUESTION, FakeOpenAIServer, espeak_samples, to_wav
 from tests.support.stack import stack_with_fake_models
+from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 LIVEKIT_CLIENT = ROOT / "playground" / "node_modules" / "livekit-client" / "dist"
 MIC_RATE = 48_000
+WEBHOOK_SECRET = "whsec-browser"
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +61,30 @@ def microphone_wav(run_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def receiver() -> Iterator[ReceiverServer]:
+    """The customer's webhook endpoint; it refuses the first delivery, so the console shows a retry."""
+    with ReceiverServer(WebhookReceiver(secret=WEBHOOK_SECRET, fail_first=1)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def stack(
-    run_dir: Path, fake_openai: FakeOpenAIServer, playground_built: None
+    run_dir: Path,
+    fake_openai: FakeOpenAIServer,
+    receiver: ReceiverServer,
+    playground_built: None,
 ) -> Iterator[LocalStack]:
     # Recording allowed, so the page can ask for it and play it back after the call.
-    config = config_with(run_dir / "voice.yaml", {"recording": {"enabled": True}})
-    with stack_with_fake_models(run_dir / "stack", fake_openai, config_uri=str(config)) as running:
+    config = config_with(
+        run_dir / "voice.yaml",
+        {"recording": {"enabled": True}, "webhooks": {"url": receiver.hook_url}},
+    )
+    with stack_with_fake_models(
+        run_dir / "stack",
+        fake_openai,
+        config_uri=str(config),
+        extra_env={"VOICE_WEBHOOK_SECRET": WEBHOOK_SECRET, "WEBHOOK_RETRY_BASE_SECONDS": "1"},
+    ) as running:
         yield running
 
 

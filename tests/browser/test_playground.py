@@ -3,6 +3,7 @@ then read its saved transcript and load its recording."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,73 @@ def test_playground_call_reaches_the_agent_and_ends(
     assert resp.status_code == 200
     assert resp.json()["status"] == "ended"
     assert fake_openai.fake.of("/v1/chat/completions"), "the agent never asked the LLM"
+
+    check_call_console(page, stack, api_key, session_id, run_dir)
+
+
+def _deliveries(stack: LocalStack, api_key: str, session_id: str) -> list[dict]:
+    resp = httpx.get(
+        f"{stack.api_url}/voice/realtime/session/{session_id}/webhooks",
+        headers={"x-api-key": api_key},
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()["deliveries"]
+
+
+def check_call_console(
+    page: Page, stack: LocalStack, api_key: str, session_id: str, run_dir: Path
+) -> None:
+    """The console lists the call and shows its transcript, turn chart, recording and webhooks."""
+    # The receiver refuses the first delivery: wait until the retry got through.
+    deadline = time.monotonic() + 60
+    while not any(d["outcome"] == "delivered" for d in _deliveries(stack, api_key, session_id)):
+        assert time.monotonic() < deadline, _deliveries(stack, api_key, session_id)
+        time.sleep(0.5)
+
+    page.goto(stack.console_url)
+    # The key the playground stored is reused; Load lists the key's sessions.
+    assert page.input_value("#api-key") == api_key
+    row = page.locator(f"#sessions tr[data-session-id='{session_id}']")
+    row.wait_for(timeout=15_000)
+    cells = row.locator("td").all_text_contents()
+    assert cells[1] == "ended", cells
+    assert cells[2].endswith(" s"), f"no duration in the list: {cells}"
+    assert cells[3], f"no end reason in the list: {cells}"
+
+    row.click()
+    try:
+        page.wait_for_selector("#detail[data-loaded=true]", timeout=15_000)
+    except Exception as exc:
+        page.screenshot(path=str(run_dir / "console-failed.png"), full_page=True)
+        raise AssertionError(f"the call's detail did not load: {exc}") from exc
+    page.screenshot(path=str(run_dir / "console-call.png"), full_page=True)
+
+    assert page.locator("#detail-transcript .line.caller", has_text=QUESTION).count() >= 1
+    assert page.locator("#detail-transcript .line.agent", has_text=ANSWER).count() >= 1
+    turns = page.locator("#turns tbody tr.turn").count()
+    assert turns >= 1
+    assert page.locator("#chart g.turn").count() == turns
+    assert page.locator("#chart g.turn rect[data-stage=end_to_end_ms]").count() >= 1
+    assert page.is_visible("#recording")
+    duration = page.evaluate(
+        """() => new Promise((resolve) => {
+            const a = document.getElementById('recording');
+            if (a.readyState >= 1) return resolve(a.duration);
+            a.addEventListener('loadedmetadata', () => resolve(a.duration), {once: true});
+            a.addEventListener('error', () => resolve(-1), {once: true});
+        })"""
+    )
+    assert duration > 1, duration
+    outcomes = [
+        (cells[1], cells[3])
+        for cells in (
+            r.locator("td").all_text_contents()
+            for r in page.locator("#deliveries tr.delivery").all()
+        )
+    ]
+    assert ("session.started", "retrying") in outcomes, outcomes
+    assert ("session.started", "delivered") in outcomes, outcomes
 
 
 @pytest.mark.timeout(120)
