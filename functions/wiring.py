@@ -14,12 +14,12 @@ from functions.sessions.audit import Auditor
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.authority import RoomGuard
 from functions.sessions.customer_webhooks import CustomerWebhooks, RetryPolicy
+from functions.sessions.livekit_events import LiveKitEventService
 from functions.sessions.phone import PhoneService
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
 from functions.sessions.transcripts import CallReports
 from functions.sessions.watchdog import AgentWatchdog
-from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import (
     ApiKeyStore,
@@ -43,7 +43,7 @@ class Container:
     rooms: LiveKitRooms
     sessions: SessionService
     keys: ApiKeyService
-    webhooks: WebhookService
+    livekit_events: LiveKitEventService
     reaper: Reaper
     admission: Admission
     call_reports: CallReports
@@ -109,7 +109,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         rooms=rooms,
         sessions=sessions,
         keys=ApiKeyService(ApiKeyStore(client, settings.sessions_table)),
-        webhooks=WebhookService(
+        livekit_events=LiveKitEventService(
             sessions,
             store,
             rooms,

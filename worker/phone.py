@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from livekit import api, rtc
 from livekit.agents import AgentSession, RunContext, get_job_context, llm
 
-if TYPE_CHECKING:
-    from worker.agents import CallData
+from voice.config.schema import VoiceConfig
+from voice.metadata import DispatchMetadata
+
+
+class PhoneCallData(Protocol):
+    """What the phone tools read of a call's data (the agents' `CallData` has it)."""
+
+    @property
+    def config(self) -> VoiceConfig: ...
+    @property
+    def dispatch(self) -> DispatchMetadata: ...
+
 
 CALL_STATUS = "sip.callStatus"
 SIP_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
@@ -47,7 +57,7 @@ async def wait_until_answered(room: rtc.Room, phone: rtc.RemoteParticipant) -> b
         room.off("participant_disconnected", on_left)
 
 
-async def callee_spoke_within(session: AgentSession[CallData], seconds: float) -> bool:
+async def callee_spoke_within(session: AgentSession[Any], seconds: float) -> bool:
     """True once the callee starts speaking, False after `seconds` of silence.
 
     People answer with "Hello?": greeting over them sounds like a robot, so the agent waits for
@@ -69,7 +79,7 @@ async def callee_spoke_within(session: AgentSession[CallData], seconds: float) -
         session.off("user_state_changed", on_state)
 
 
-def forward_dtmf(room: rtc.Room, session: AgentSession[CallData]) -> None:
+def forward_dtmf(room: rtc.Room, session: AgentSession[Any]) -> None:
     """Each key the caller presses reaches the agent as a line of text, like a short turn."""
 
     def on_dtmf(ev: rtc.SipDTMF) -> None:
@@ -112,7 +122,7 @@ def _transfer_tool(number: str) -> llm.FunctionTool:
     )
 
 
-def phone_tools(data: CallData) -> list[llm.FunctionTool]:
+def phone_tools(data: PhoneCallData) -> list[llm.FunctionTool]:
     """The tools every agent of a phone call has: hang up, and transfer when a number is set."""
     if data.dispatch.phone is None:
         return []

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Header
 
 from functions.sessions.customer_webhooks import CustomerWebhooks
+from functions.sessions.livekit_events import LiveKitEventService
 from functions.sessions.phone import PhoneService
 from functions.sessions.service import SessionService
 from functions.sessions.transcripts import CallReports
-from functions.sessions.webhooks import WebhookService
 from functions.wiring import get_container
 
 
@@ -18,8 +18,8 @@ def _sessions() -> SessionService:
     return get_container().sessions
 
 
-def _webhooks() -> WebhookService:
-    return get_container().webhooks
+def _livekit_events() -> LiveKitEventService:
+    return get_container().livekit_events
 
 
 def _call_reports() -> CallReports:
@@ -39,7 +39,7 @@ def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
 
 
 Sessions = Annotated[SessionService, Depends(_sessions)]
-Webhooks = Annotated[WebhookService, Depends(_webhooks)]
+LiveKitEvents = Annotated[LiveKitEventService, Depends(_livekit_events)]
 Reports = Annotated[CallReports, Depends(_call_reports)]
 Phone = Annotated[PhoneService, Depends(_phone)]
 CustomerEvents = Annotated[CustomerWebhooks, Depends(_customer_webhooks)]

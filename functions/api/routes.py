@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
-from functions.api.deps import CurrentUser, CustomerEvents, Phone, Reports, Sessions, Webhooks
+from functions.api.deps import (
+    CurrentUser,
+    CustomerEvents,
+    LiveKitEvents,
+    Phone,
+    Reports,
+    Sessions,
+)
 from functions.api.schemas import (
     CallCreate,
     CallCreated,
@@ -193,10 +200,10 @@ async def health(sessions: Sessions) -> HealthResponse:
 
 @router.post("/livekit/webhook", response_model=WebhookAck, responses=_ERRORS)
 async def livekit_webhook(
-    request: Request, webhooks: Webhooks, authorization: Annotated[str | None, Header()] = None
+    request: Request, events: LiveKitEvents, authorization: Annotated[str | None, Header()] = None
 ) -> WebhookAck:
     token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    outcome = await webhooks.receive(await request.body(), token)
+    outcome = await events.receive(await request.body(), token)
     if outcome.action in ("ended", "failed"):
         name = "SessionsFailed" if outcome.action == "failed" else "SessionsEnded"
         metrics.add_metric(name=name, unit="Count", value=1)

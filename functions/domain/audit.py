@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class UserCounter(BaseModel):
-    """A user's live-session counter as stored; `updated_at` is when a create last took a slot."""
+    """A user's live-session counter as stored; `updated_at` is when a create last counted a session."""
 
     model_config = ConfigDict(frozen=True)
 

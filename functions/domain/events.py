@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +22,14 @@ class RoomEvent(BaseModel):
     participant_is_sip: bool = False
     participant_attributes: dict[str, str] = {}
     disconnect_reason: str = ""
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What applying one LiveKit event did (for the webhook's answer and the logs)."""
+
+    session_id: str | None
+    action: str
 
 
 class AgentCheck(BaseModel):

@@ -6,14 +6,14 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from functions.domain.errors import (
     CallNotPlaced,
     ConfigUnavailable,
     InvalidRequest,
 )
-from functions.domain.events import RoomEvent
+from functions.domain.events import EventOutcome, RoomEvent
 from functions.domain.models import DialRequest, IdempotencyClaim, SessionRecord, SessionStatus
 from functions.observability import logger
 from functions.sessions import new_session as steps
@@ -32,9 +32,6 @@ from voice.config.schema import AgentType, RealtimeSettings
 from voice.config.telephony import E164, InboundNumber, TelephonySettings
 from voice.metadata import DispatchMetadata, PhoneLeg
 from voice.rooms import PHONE_ROOM_PREFIX, session_id_from_room
-
-if TYPE_CHECKING:
-    from functions.sessions.webhooks import WebhookOutcome
 
 # `sip:user@host:port`, accepted where SIP URIs are allowed (the local stack and its tests).
 _SIP_URI = re.compile(r"^sip:[A-Za-z0-9+._-]{1,64}@[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
@@ -196,7 +193,7 @@ class PhoneService:
 
     # -- webhook events -----------------------------------------------------------------------
 
-    async def on_event(self, ev: RoomEvent, rec: SessionRecord | None) -> WebhookOutcome | None:
+    async def on_event(self, ev: RoomEvent, rec: SessionRecord | None) -> EventOutcome | None:
         """Applies an event only a phone call has; None leaves it to the general state machine."""
         if rec is None:
             inbound = ev.room_name.startswith(PHONE_ROOM_PREFIX)
@@ -209,9 +206,8 @@ class PhoneService:
             return await self._dialing(rec, ev)
         return None
 
-    async def _admit(self, ev: RoomEvent) -> WebhookOutcome:
+    async def _admit(self, ev: RoomEvent) -> EventOutcome:
         """A call to one of our numbers becomes a session owned by the number's user."""
-        from functions.sessions.webhooks import WebhookOutcome
 
         number = ev.participant_attributes.get(ATTR_TRUNK_NUMBER, "")
         caller = ev.participant_attributes.get(ATTR_CALLER_NUMBER, "")
@@ -225,7 +221,7 @@ class PhoneService:
             # A trunk the last sync did not remove (or telephony turned off): hang up.
             await self._hang_up(ev.room_name)
             logger.warning("call to a number not in the config: hung up", extra=log)
-            return WebhookOutcome(None, "refused: unknown number")
+            return EventOutcome(None, "refused: unknown number")
         at = ev.created_at or self.clock()
         dispatch = inbound_dispatch(realtime, route).model_copy(update={"session_id": session_id})
         leg = PhoneLeg(direction="inbound", number=number, remote=caller)
@@ -235,7 +231,7 @@ class PhoneService:
         try:
             self.store.create(rec, realtime.limits.max_sessions_per_user)
         except Conflict:
-            return WebhookOutcome(session_id, "unchanged")  # a replayed webhook
+            return EventOutcome(session_id, "unchanged")  # a replayed webhook
         except LimitExceeded:
             # The call was answered before we heard of it, so SIP busy is too late: drop it.
             refused = rec.model_copy(
@@ -244,16 +240,15 @@ class PhoneService:
             self.store.put_ended(refused)
             await self._hang_up(ev.room_name)
             logger.warning("call over the owner's session limit: dropped", extra=log)
-            return WebhookOutcome(session_id, "refused: over limit")
+            return EventOutcome(session_id, "refused: over limit")
         expires = at + timedelta(seconds=rec.max_session_duration)
         changed = self.store.mark_active(session_id, at, expires)
         await self._note_agent(session_id, ev.room_name, at)
         logger.info("inbound call answered", extra=log | {"user": route.user})
-        return WebhookOutcome(session_id, "activated" if changed else "unchanged")
+        return EventOutcome(session_id, "activated" if changed else "unchanged")
 
-    async def _dialing(self, rec: SessionRecord, ev: RoomEvent) -> WebhookOutcome | None:
+    async def _dialing(self, rec: SessionRecord, ev: RoomEvent) -> EventOutcome | None:
         """An outbound call not yet answered: it fails if the phone leaves, goes active on answer."""
-        from functions.sessions.webhooks import WebhookOutcome
 
         if ev.participant_is_agent and ev.event in ("participant_joined", "participant_left"):
             return None  # the agent's comings and goings are the general machine's
@@ -266,7 +261,7 @@ class PhoneService:
                 rec, SessionStatus.FAILED, reason, delete_room=True
             )
             logger.info("outbound call not answered", extra=log | {"reason": reason})
-            return WebhookOutcome(rec.session_id, "call_failed" if changed else "unchanged")
+            return EventOutcome(rec.session_id, "call_failed" if changed else "unchanged")
         # Joins and tracks come while it rings too: only LiveKit's call status says "answered".
         # The agent publishes its audio once the callee answers, so some event always follows.
         try:
@@ -274,13 +269,13 @@ class PhoneService:
         except StoreUnavailable:
             status = None  # the next event (or the reaper) looks again
         if status != "active":
-            return WebhookOutcome(rec.session_id, "dialing")
+            return EventOutcome(rec.session_id, "dialing")
         at = ev.created_at or self.clock()
         changed = self.store.mark_active(
             rec.session_id, at, at + timedelta(seconds=rec.max_session_duration)
         )
         logger.info("outbound call answered", extra=log)
-        return WebhookOutcome(rec.session_id, "answered" if changed else "unchanged")
+        return EventOutcome(rec.session_id, "answered" if changed else "unchanged")
 
     async def _hang_up(self, room_name: str) -> None:
         """Deleting the room ends the phone's participant, and LiveKit hangs up the call."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.domain.audit import UserCounter
-from functions.domain.events import AgentCheck, OutboxMessage, RoomEvent
+from functions.domain.events import AgentCheck, EventOutcome, OutboxMessage, RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
@@ -118,6 +118,12 @@ class DeliveryLog(Protocol):
 
     def record(self, session_id: str, delivery: WebhookDelivery) -> None: ...
     def list(self, session_id: str) -> list[WebhookDelivery]: ...
+
+
+class PhoneEvents(Protocol):
+    """The phone side of LiveKit's events: SIP participants become and end sessions."""
+
+    async def on_event(self, ev: RoomEvent, rec: SessionRecord | None) -> EventOutcome | None: ...
 
 
 class PhoneCalls(Protocol):

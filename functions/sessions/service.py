@@ -160,7 +160,7 @@ class SessionService:
 
     @translated
     async def end(self, user_id: str, session_id: str) -> tuple[SessionRecord, bool]:
-        """Ends the caller's session; repeatable, and it frees the slot exactly once.
+        """Ends the caller's session; repeatable, and it gives back its place in the user's limit exactly once.
 
         Returns the session as stored afterwards, and whether this call was the one that ended it.
         """

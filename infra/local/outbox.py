@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from functions.scheduled.webhook_outbox import deliver_records
+from functions.background.webhook_outbox import deliver_records
 from infra.local.aws import local_client
 
 

@@ -268,7 +268,7 @@ class LocalStack:
         cmd = [
             sys.executable,
             "-c",
-            "from functions.scheduled.reaper import reap_once; "
+            "from functions.background.reaper import reap_once; "
             "from functions.aio import run_sync; print(run_sync(reap_once()))",
         ]
         while not self._reaper_stop.wait(self.opts.reaper_interval):

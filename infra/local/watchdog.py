@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from functions.aio import run_sync
-from functions.scheduled.agent_watchdog import run_checks
+from functions.background.agent_watchdog import run_checks
 
 # Like the queue's visibility timeout in template.yaml: a failed check comes back after this.
 RETRY_AFTER_SECONDS = 5

@@ -420,10 +420,10 @@ def test_functions_are_python312_arm64_built_by_the_makefile(template):
     functions = resources(template, "AWS::Serverless::Function")
     assert {f["Properties"]["Handler"] for f in functions.values()} == {
         "functions.api.handler.handler",
-        "functions.scheduled.reaper.handler",
-        "functions.scheduled.monitor.handler",
-        "functions.scheduled.webhook_outbox.handler",
-        "functions.scheduled.agent_watchdog.handler",
+        "functions.background.reaper.handler",
+        "functions.background.monitor.handler",
+        "functions.background.webhook_outbox.handler",
+        "functions.background.agent_watchdog.handler",
     }
     for name, function in functions.items():
         assert function["Metadata"]["BuildMethod"] == "makefile", name

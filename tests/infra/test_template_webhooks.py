@@ -46,7 +46,7 @@ def test_the_delivery_function_is_triggered_by_the_queue_and_reports_partial_fai
     assert event["Type"] == "SQS"
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert fn["Handler"] == "functions.scheduled.webhook_outbox.handler"
+    assert fn["Handler"] == "functions.background.webhook_outbox.handler"
 
 
 def test_only_the_delivery_function_reads_the_signing_secret(template):

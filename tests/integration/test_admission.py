@@ -12,7 +12,7 @@ from infra.local.paths import CONFIG_FILE
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.fleet import report_capacity, withdraw
 from tests.support.lambda_events import LambdaContext, invoke
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 
 BASE = "/voice/realtime"
 
@@ -79,7 +79,7 @@ def test_admission_switched_off_in_the_config_admits_without_any_worker(
 def test_the_monitor_publishes_the_fleet_slots_that_admission_sees(
     control_plane: ControlPlane, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from functions.scheduled.monitor import handler
+    from functions.background.monitor import handler
 
     withdraw(control_plane.dynamodb, control_plane.table)
     report_capacity(control_plane.dynamodb, control_plane.table, free=2, total=3, worker_id="a")

@@ -16,7 +16,7 @@ from tests.support.caller import Caller, wait_until
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
 from tests.support.livekit import LiveKitServer
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 
 BASE = "/voice/realtime"
 MAX_DISPATCHES = 5  # the shipped config's agent_watchdog.max_dispatches
@@ -59,7 +59,7 @@ def next_check(url: str, timeout: float = 10.0) -> dict[str, Any]:
 
 def run(*bodies: dict[str, Any] | str) -> dict[str, Any]:
     """Runs the watchdog Lambda on one SQS batch."""
-    from functions.scheduled.agent_watchdog import handler
+    from functions.background.agent_watchdog import handler
 
     records = [
         {"messageId": f"m{i}", "body": b if isinstance(b, str) else json.dumps(b)}

@@ -14,7 +14,7 @@ from functions.settings import DEV_LIVEKIT_SECRET as LK_SECRET
 from tests.support.config_files import config_with
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import invoke
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 from voice.report import SessionReport, TranscriptEntry, Usage, recording_key, report_key
 
 BASE = "/voice/realtime"

@@ -15,7 +15,7 @@ from infra.local.paths import CONFIG_FILE
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
 from tests.support.livekit import LiveKitServer
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 
 BASE = "/voice/realtime"
 pytestmark = pytest.mark.livekit
@@ -37,7 +37,7 @@ def create(cp: ControlPlane, user: str = "alice") -> dict:
 
 
 def reap() -> dict:
-    from functions.scheduled.reaper import handler
+    from functions.background.reaper import handler
 
     return handler({"source": "aws.events"}, LambdaContext(function_name="voice-reaper"))
 

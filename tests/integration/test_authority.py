@@ -15,7 +15,7 @@ from infra.local.paths import CONFIG_FILE
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import invoke
 from tests.support.livekit import LiveKitServer
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 
 BASE = "/voice/realtime"
 

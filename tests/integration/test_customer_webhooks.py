@@ -16,8 +16,8 @@ from infra.local.outbox import poll_once
 from tests.support.config_files import config_with
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import invoke
+from tests.support.livekit_events import event_body, post_event
 from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
-from tests.support.webhooks import event_body, post_event
 from voice.report import SessionReport, TranscriptEntry, TurnLatency, Usage, report_key
 
 BASE = "/voice/realtime"

@@ -11,7 +11,7 @@ import pytest
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from tests.support.control_plane import ControlPlane
 from tests.support.lambda_events import invoke
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 
 BASE = "/voice/realtime"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.support.control_plane import ControlPlane
 from tests.support.lambda_events import invoke
-from tests.support.webhooks import post_event, sip_event_body
+from tests.support.livekit_events import post_event, sip_event_body
 from voice.rooms import session_id_from_room
 
 BASE = "/voice/realtime"

@@ -16,7 +16,7 @@ from infra.local.paths import CONFIG_FILE
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
 from tests.support.livekit import LiveKitServer
-from tests.support.webhooks import event_body, post_event
+from tests.support.livekit_events import event_body, post_event
 
 if TYPE_CHECKING:
     from functions.sessions.reaper import Reaper
@@ -48,7 +48,7 @@ def reachable_livekit(
 
 
 def reap() -> dict:
-    from functions.scheduled.reaper import handler
+    from functions.background.reaper import handler
 
     return handler({"source": "aws.events"}, LambdaContext(function_name="voice-reaper"))
 
@@ -135,7 +135,7 @@ def test_reaper_ends_sessions_whose_room_is_gone_and_retries_room_deletions(
 def test_monitor_publishes_livekit_unreachable(
     control_plane: ControlPlane, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from functions.scheduled.monitor import handler
+    from functions.background.monitor import handler
 
     create(control_plane)
     capsys.readouterr()
@@ -153,7 +153,7 @@ def test_monitor_publishes_livekit_unreachable(
 def test_monitor_and_health_see_a_reachable_livekit(
     control_plane: ControlPlane, reachable_livekit: LiveKitServer
 ) -> None:
-    from functions.scheduled.monitor import handler
+    from functions.background.monitor import handler
 
     reachable_livekit.create_room("voice-x-room")
     out = handler({}, LambdaContext(function_name="voice-monitor"))

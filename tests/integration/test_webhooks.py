@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.control_plane import ControlPlane
 from tests.support.lambda_events import invoke
-from tests.support.webhooks import event_body, post_event, sign
+from tests.support.livekit_events import event_body, post_event, sign
 
 BASE = "/voice/realtime"
 

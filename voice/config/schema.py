@@ -84,7 +84,7 @@ class TurnDetectionSettings(_Section):
     preemptive_generation: bool = True
     preemptive_tts: bool = False
     # When the call ends, how long to wait for the transcript of what the caller said last
-    # (the library's default is 2 s, all of it holding the call's slot after a hang-up).
+    # (the library's default is 2 s, all of it holding the worker's job slot after a hang-up).
     final_transcript_timeout: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
 
     @model_validator(mode="after")

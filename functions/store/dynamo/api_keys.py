@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.domain.models import ApiKeyRecord
-from functions.store.dynamo.calls import applied, dynamo_errors, query_pages
+from functions.store.dynamo.guard import applied, dynamo_errors, query_pages
 from functions.store.dynamo.items import (
     API_KEYS_PK,
     BY_USER_INDEX,

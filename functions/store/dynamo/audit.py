@@ -8,7 +8,7 @@ from typing import Any
 
 from functions.domain.audit import UserCounter
 from functions.domain.models import LIVE_STATUSES, SessionRecord
-from functions.store.dynamo.calls import applied, dynamo_errors, query_pages
+from functions.store.dynamo.guard import applied, dynamo_errors, query_pages
 from functions.store.dynamo.items import (
     by_state_query,
     counter_key,

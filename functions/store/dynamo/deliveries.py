@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.domain.models import WebhookDelivery
-from functions.store.dynamo.calls import dynamo_errors, query_pages
+from functions.store.dynamo.guard import dynamo_errors, query_pages
 from functions.store.dynamo.items import iso, ttl_after
 
 _SK = "DELIVERY#"

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.domain.models import SessionStatus
-from functions.store.dynamo.calls import query_pages
+from functions.store.dynamo.guard import query_pages
 from functions.store.dynamo.items import BY_STATE_INDEX, iso, state_pk
 from voice.table import FLEET_PK, Heartbeat
 

@@ -15,7 +15,7 @@ from functions.domain.models import (
     SessionRecord,
     SessionStatus,
 )
-from functions.store.dynamo.calls import applied, dynamo_errors, query_pages, transact
+from functions.store.dynamo.guard import applied, dynamo_errors, query_pages, transact
 from functions.store.dynamo.idempotency import claim_key, claim_put, claim_record
 from functions.store.dynamo.items import (
     BY_STATE_INDEX,
@@ -53,14 +53,14 @@ class SessionStore:
     def create(
         self, rec: SessionRecord, max_live: int, claim: IdempotencyClaim | None = None
     ) -> IdempotencyClaim | None:
-        """Writes a new session and takes one of the user's slots, atomically.
+        """Writes a new session and counts it against the user's limit, atomically.
 
         With a `claim`, the same transaction takes its `Idempotency-Key`: when another create
         holds the key already, nothing is written and that create's claim is returned.
         Raises `LimitExceeded` when the user already has `max_live` live sessions, and
         `Contended` when a racing create holds the items and its claim cannot be read yet.
         """
-        take_slot = {
+        count_in = {
             "TableName": self._table,
             "Key": counter_key(rec.user_id),
             "UpdateExpression": "SET live = if_not_exists(live, :zero) + :one, updated_at = :now",
@@ -74,7 +74,7 @@ class SessionStore:
             "Item": session_item(rec),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        items: list[dict[str, Any]] = [{"Update": take_slot}, {"Put": put_session}]
+        items: list[dict[str, Any]] = [{"Update": count_in}, {"Put": put_session}]
         if claim is not None:
             items.append({"Put": claim_put(self._table, claim)})
         try:
@@ -86,7 +86,7 @@ class SessionStore:
             return held
         if not failed:
             return None
-        # The key is checked first: a retry that lost the race also finds the slots taken.
+        # The key is checked first: a retry that lost the race also finds the limit reached.
         held = self._held(claim)
         if held is not None:
             return held
@@ -110,7 +110,7 @@ class SessionStore:
         return claim_record(item, now) if item else None
 
     def put_ended(self, rec: SessionRecord) -> bool:
-        """Writes a session that ended before it began (a refused phone call); takes no slot.
+        """Writes a session that ended before it began (a refused phone call); counts against no limit.
 
         False when it is already there (a replayed webhook).
         """
@@ -229,16 +229,16 @@ class SessionStore:
         )
 
     def finish(self, rec: SessionRecord, end: SessionEnd) -> bool:
-        """Live -> terminal and frees the user's slot in one transaction; False if already done."""
+        """Live -> terminal and gives back its place in the user's limit in one transaction; False if already done."""
         end_session = self._end_update(rec, end)
-        free_slot = {
+        count_out = {
             "TableName": self._table,
             "Key": counter_key(rec.user_id),
             "UpdateExpression": "SET live = live - :one",
             "ConditionExpression": "live > :zero",
             "ExpressionAttributeValues": serialize({":one": 1, ":zero": 0}),
         }
-        failed = transact(self._client, [{"Update": end_session}, {"Update": free_slot}])
+        failed = transact(self._client, [{"Update": end_session}, {"Update": count_out}])
         if not failed:
             return True
         if failed[0]:

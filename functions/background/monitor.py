@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.background.job import publish, scheduled_handler
 from functions.observability import logger
-from functions.scheduled.job import publish, scheduled_handler
 from functions.sessions.admission import Admission
 from functions.sessions.service import utcnow
 from functions.store.errors import StoreError

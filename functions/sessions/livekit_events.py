@@ -1,35 +1,26 @@
-"""LiveKit webhook events drive the session state machine; replays and reordering are harmless."""
+"""LiveKit's events (its signed webhooks) drive the session state machine; replays and reordering
+are harmless. Not to be confused with customer webhooks (customer_webhooks.py), which we send."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from functions.domain.events import RoomEvent
+from functions.domain.events import EventOutcome, RoomEvent
 from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
 from functions.sessions.authority import RoomGuard
-from functions.sessions.ports import Rooms, SessionStorage, WebhookVerifier
+from functions.sessions.ports import PhoneEvents, Rooms, SessionStorage, WebhookVerifier
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.sessions.watchdog import AgentWatchdog
 from functions.store.errors import StoreUnavailable
 from voice.rooms import PHONE_ROOM_PREFIX, session_id_from_room
 
-if TYPE_CHECKING:
-    from functions.sessions.phone import PhoneService
-
 
 @dataclass(frozen=True)
-class WebhookOutcome:
-    session_id: str | None
-    action: str
-
-
-@dataclass(frozen=True)
-class WebhookService:
+class LiveKitEventService:
     """Applies verified LiveKit events to the sessions they name."""
 
     sessions: SessionService
@@ -42,14 +33,14 @@ class WebhookService:
     # Told the id of a session the caller or the agent just joined (customer webhooks).
     on_joined: Callable[[str], None] | None = None
     # Phone calls: inbound calls become sessions here, outbound ones ring before they are live.
-    phone: PhoneService | None = None
+    phone: PhoneEvents | None = None
 
     @translated
-    async def receive(self, body: bytes, auth_header: str | None) -> WebhookOutcome:
+    async def receive(self, body: bytes, auth_header: str | None) -> EventOutcome:
         """Verifies a signed webhook against the raw body, then applies its event."""
         return await self._apply(self.verifier.verify(body, auth_header))
 
-    async def _apply(self, ev: RoomEvent) -> WebhookOutcome:
+    async def _apply(self, ev: RoomEvent) -> EventOutcome:
         session_id = session_id_from_room(ev.room_name)
         rec = self.store.get(session_id, self.clock()) if session_id else None
         if self.phone is not None:
@@ -60,9 +51,9 @@ class WebhookService:
         if session_id and self.guard is not None and not unclaimed_phone_room(ev, rec):
             closed = await self.guard.close_if_not_live(ev, session_id, rec, at)
             if closed:
-                return WebhookOutcome(session_id, closed)
+                return EventOutcome(session_id, closed)
         if rec is None or rec.room_name != ev.room_name:
-            return WebhookOutcome(None, "ignored: not a session room")
+            return EventOutcome(None, "ignored: not a session room")
         log = {"session_id": rec.session_id, "room": rec.room_name, "event": ev.event}
 
         if ev.event == "room_started" or (
@@ -75,34 +66,34 @@ class WebhookService:
                 self.watchdog.caller_joined(rec)
             if changed and self.on_joined is not None:
                 self.on_joined(rec.session_id)
-            return WebhookOutcome(rec.session_id, "activated" if changed else "unchanged")
+            return EventOutcome(rec.session_id, "activated" if changed else "unchanged")
 
         if ev.event == "participant_joined" and ev.participant_is_agent:
             changed = self.store.mark_agent_joined(rec.session_id, at)
             if changed and self.on_joined is not None:
                 self.on_joined(rec.session_id)
-            return WebhookOutcome(rec.session_id, "agent_joined" if changed else "unchanged")
+            return EventOutcome(rec.session_id, "agent_joined" if changed else "unchanged")
 
         if ev.event == "room_finished":
             changed = await self.sessions.finish(
                 rec, SessionStatus.ENDED, "room_finished", delete_room=False
             )
-            return WebhookOutcome(rec.session_id, "ended" if changed else "unchanged")
+            return EventOutcome(rec.session_id, "ended" if changed else "unchanged")
 
         if ev.event == "participant_left" and not ev.participant_is_agent:
             changed = await self.sessions.finish(
                 rec, SessionStatus.ENDED, "caller_left", delete_room=True
             )
-            return WebhookOutcome(rec.session_id, "ended" if changed else "unchanged")
+            return EventOutcome(rec.session_id, "ended" if changed else "unchanged")
 
         if ev.event == "participant_left" and ev.participant_is_agent:
             return await self._agent_left(rec, at, log)
 
-        return WebhookOutcome(rec.session_id, "ignored")
+        return EventOutcome(rec.session_id, "ignored")
 
-    async def _agent_left(self, rec: SessionRecord, at: datetime, log: dict) -> WebhookOutcome:
+    async def _agent_left(self, rec: SessionRecord, at: datetime, log: dict) -> EventOutcome:
         if not rec.status.is_live or at >= rec.expires_at:
-            return WebhookOutcome(rec.session_id, "unchanged")
+            return EventOutcome(rec.session_id, "unchanged")
         try:
             participants = await self.rooms.list_participants(rec.room_name)
         except StoreUnavailable:
@@ -110,9 +101,9 @@ class WebhookService:
         callers = [p for p in participants or [] if not p[1]]
         if participants is not None and not callers:
             # The caller is gone too: the room closes and room_finished ends the session.
-            return WebhookOutcome(rec.session_id, "unchanged")
+            return EventOutcome(rec.session_id, "unchanged")
         action = await self.sessions.recover_agent(rec, at, "agent_lost")
-        return WebhookOutcome(rec.session_id, action)
+        return EventOutcome(rec.session_id, action)
 
 
 def unclaimed_phone_room(ev: RoomEvent, rec: SessionRecord | None) -> bool:

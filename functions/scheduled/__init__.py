@@ -1,1 +1,0 @@
-"""Scheduled Lambda handlers: the reaper and the health monitor."""
