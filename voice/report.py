@@ -13,8 +13,9 @@ def report_key(session_id: str) -> str:
 
 
 def recording_key(session_id: str) -> str:
-    """Where a recorded call (stereo Ogg/Opus: caller left, agent right) lives, beside its report."""
-    return f"reports/{session_id}.ogg"
+    """Where a recorded call (stereo Ogg/Opus: caller left, agent right) lives: apart from the
+    reports, so the bucket's lifecycle keeps each for its own number of days."""
+    return f"recordings/{session_id}.ogg"
 
 
 class TranscriptEntry(BaseModel):

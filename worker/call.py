@@ -22,6 +22,7 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
+from voice.privacy import kept_transcript
 from voice.report import recording_key
 from voice.rooms import session_id_from_room
 from voice.templating import fill
@@ -297,6 +298,10 @@ class Call:
         if self._time_limit is not None:
             self._time_limit.cancel()
         report = self.recorder.build_report(self.session, end_reason=reason)
+        privacy = self.realtime.privacy
+        report.transcript = kept_transcript(
+            report.transcript, privacy.redact, privacy.store_transcripts
+        )
         if self.recording:
             report.recording_key = await self._upload_recording()
         try:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voice.config.telephony import TelephonySettings
+from voice.privacy import PiiKind
 
 AgentType = Literal["smart_router", "single_agent"]
 AGENT_TYPES: tuple[str, ...] = get_args(AgentType)
@@ -224,6 +225,16 @@ class RecordingSettings(_Section):
     url_ttl_seconds: Annotated[int, Field(ge=60, le=604800)] = 3600
 
 
+class PrivacySettings(_Section):
+    """What a call leaves behind: personal data redacted from stored transcripts, or none kept."""
+
+    # Kinds of personal data replaced in stored transcripts (and so in the transcript API and
+    # customer webhooks) by a placeholder such as [phone].
+    redact: list[PiiKind] = []
+    # false: reports keep timings and usage but no transcript at all.
+    store_transcripts: bool = True
+
+
 class RealtimeSettings(_Section):
     enabled: bool = True
     livekit: LiveKitSettings = LiveKitSettings()
@@ -239,6 +250,7 @@ class RealtimeSettings(_Section):
     mcp_servers: list[MCPServer] = []
     webhooks: WebhookSettings = WebhookSettings()
     recording: RecordingSettings = RecordingSettings()
+    privacy: PrivacySettings = PrivacySettings()
     telephony: TelephonySettings = TelephonySettings()
 
 
