@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from functions.agents.service import AgentService
 from functions.api.schemas import SessionPublic
 from functions.config_watch import watch_config
 from functions.domain.models import SessionRecord
@@ -21,7 +22,7 @@ from functions.sessions.transcripts import CallReports
 from functions.sessions.watchdog import AgentWatchdog
 from functions.sessions.webhooks import WebhookService
 from functions.settings import Settings, get_settings
-from functions.store.dynamo import ApiKeyStore, AuditStore, FleetStore, SessionStore
+from functions.store.dynamo import AgentStore, ApiKeyStore, AuditStore, FleetStore, SessionStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
@@ -44,6 +45,7 @@ class Container:
     customer_webhooks: CustomerWebhooks
     audit: Auditor
     phone: PhoneService
+    agents: AgentService
     watchdog: AgentWatchdog | None = None
 
 
@@ -76,6 +78,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     client = client or dynamodb_client()
     watch_config()
     store = SessionStore(client, settings.sessions_table)
+    agents = AgentService(AgentStore(client, settings.sessions_table), get_config, utcnow)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
@@ -120,6 +123,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         customer_webhooks=customer_webhooks,
         watchdog=watchdog,
         phone=phone,
+        agents=agents,
         audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from functions.api import playground
+from functions.api import agent_routes, playground
 from functions.api.errors import BodySizeLimit, install_error_handlers
 from functions.api.routes import router
 from functions.settings import get_settings
@@ -17,6 +17,7 @@ def create_app() -> FastAPI:
         description="Create, read, list and end real-time voice sessions backed by LiveKit.",
     )
     app.include_router(router)
+    app.include_router(agent_routes.router)
     app.include_router(playground.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from functions.agents.service import AgentService
 from functions.sessions.phone import PhoneService
 from functions.sessions.service import SessionService
 from functions.sessions.transcripts import CallReports
@@ -29,6 +30,10 @@ def _phone() -> PhoneService:
     return get_container().phone
 
 
+def _agents() -> AgentService:
+    return get_container().agents
+
+
 def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
     return get_container().keys.authenticate(x_api_key)
 
@@ -37,4 +42,5 @@ Sessions = Annotated[SessionService, Depends(_sessions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
 Reports = Annotated[CallReports, Depends(_call_reports)]
 Phone = Annotated[PhoneService, Depends(_phone)]
+Agents = Annotated[AgentService, Depends(_agents)]
 CurrentUser = Annotated[str, Depends(_current_user)]
