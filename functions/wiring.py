@@ -94,6 +94,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         settings.max_redispatch,
         admission,
         on_finished=customer_webhooks.finished,
+        agents=agents,
     )
     watchdog = None
     if settings.agent_watchdog_queue_url:

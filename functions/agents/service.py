@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from functions.agents.traffic import assigned_version, checked_split
 from functions.domain.agents import (
     AgentRecord,
     AgentVersionRecord,
     Allocation,
+    ChosenVersion,
     TrafficAction,
     TrafficEntry,
 )
@@ -38,17 +38,6 @@ PUBLISH_ATTEMPTS = 32
 
 def new_agent_id() -> str:
     return f"agt_{secrets.token_hex(8)}"
-
-
-@dataclass(frozen=True)
-class ChosenVersion:
-    """The agent version a session runs, and how it was chosen."""
-
-    agent_id: str
-    version: int
-    spec: AgentSpec
-    # "explicit" (the create named it) or "traffic" (the sticky split picked it).
-    by: str
 
 
 class AgentService:
@@ -226,18 +215,25 @@ class AgentService:
         self, owner: str, agent_id: str, version: int | None, sticky_key: str
     ) -> ChosenVersion:
         """The version a new session of `agent_id` runs: the named one, else the sticky split's."""
-        by = "explicit"
+        by: Literal["explicit", "traffic"] = "explicit"
         try:
-            self.get(owner, agent_id)
             if version is None:
-                version = assigned_version(agent_id, sticky_key, self._in_force(agent_id).entries)
+                version = self.assignment(owner, agent_id, sticky_key)
                 by = "traffic"
+            else:
+                self.get(owner, agent_id)
         except NotFound as exc:
             raise InvalidRequest(f"agent_id: {exc.message}") from exc
         rec = self._store.get_version(agent_id, version)
         if rec is None:
             raise InvalidRequest(f"agent_version: agent {agent_id} has no version {version}")
         return ChosenVersion(agent_id=agent_id, version=version, spec=rec.spec, by=by)
+
+    @translated
+    def assignment(self, owner: str, agent_id: str, sticky_key: str) -> int:
+        """The version the split in force gives this caller (`traffic.sticky_key`)."""
+        self.get(owner, agent_id)
+        return assigned_version(agent_id, sticky_key, self._in_force(agent_id).entries)
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -37,6 +37,16 @@ def checked_split(entries: list[TrafficEntry], latest_version: int) -> list[Traf
     return sorted(entries, key=lambda e: e.version)
 
 
+def sticky_key(end_user_id: str | None, phone_number: str | None, user_id: str) -> str:
+    """Who a caller is for the split: the customer's end user, else the phone number, else the
+    API-key user (so one user's sessions all land on one version)."""
+    if end_user_id:
+        return f"end_user:{end_user_id}"
+    if phone_number:
+        return f"phone:{phone_number}"
+    return f"user:{user_id}"
+
+
 def bucket_of(agent_id: str, sticky_key: str) -> int:
     """The caller's place in 0..BUCKETS-1; the same caller always gets the same place."""
     digest = hashlib.sha256(f"{agent_id}\n{sticky_key}".encode()).digest()

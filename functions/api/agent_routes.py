@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
+from functions.agents.traffic import sticky_key
 from functions.api.agent_schemas import (
     AgentCreate,
     AgentList,
     AgentPublic,
+    AssignmentPublic,
     Promote,
     Rollback,
     TrafficHistory,
@@ -147,3 +149,16 @@ def rollback(
     request = body or Rollback()
     expected = expected_revision(if_match, request.expected_revision)
     return _traffic(response, agents.rollback(user, agent_id, expected, request.reason))
+
+
+@router.get("/{agent_id}/assignment", response_model=AssignmentPublic, responses=_ERRORS)
+def assignment(
+    agent_id: AgentId,
+    user: CurrentUser,
+    agents: Agents,
+    end_user_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    phone_number: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+) -> AssignmentPublic:
+    """Which version the split in force gives a caller: the same rule POST /session applies."""
+    key = sticky_key(end_user_id, phone_number, user)
+    return AssignmentPublic(agent_id=agent_id, version=agents.assignment(user, agent_id, key))

@@ -134,3 +134,8 @@ class VersionList(BaseModel):
 
 class TrafficHistory(BaseModel):
     allocations: list[TrafficPublic] = Field(description="every revision, oldest first")
+
+
+class AssignmentPublic(BaseModel):
+    agent_id: str
+    version: int = Field(description="the version a new session of this caller runs now")

@@ -41,6 +41,16 @@ class TrafficEntry(_Record):
     percent: int = Field(ge=1, le=100)
 
 
+class ChosenVersion(_Record):
+    """The agent version a session runs, and how it was chosen."""
+
+    agent_id: str
+    version: int
+    spec: AgentSpec
+    # "explicit" (the create named it) or "traffic" (the sticky split picked it).
+    by: Literal["explicit", "traffic"]
+
+
 class Allocation(_Record):
     """One revision of an agent's traffic; every revision is kept as history.
 

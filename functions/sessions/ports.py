@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.domain.agents import AgentRecord, AgentVersionRecord, Allocation
+from functions.domain.agents import AgentRecord, AgentVersionRecord, Allocation, ChosenVersion
 from functions.domain.audit import UserCounter
 from functions.domain.events import AgentCheck, OutboxMessage, RoomEvent
 from functions.domain.models import (
@@ -85,6 +85,14 @@ class AgentStorage(Protocol):
     def allocation(self, agent_id: str, revision: int) -> Allocation | None: ...
     def history(self, agent_id: str) -> list[Allocation]: ...
     def set_traffic(self, alloc: Allocation, expected_revision: int) -> bool: ...
+
+
+class AgentVersions(Protocol):
+    """Picks the agent version a new session runs (`functions.agents.service.AgentService`)."""
+
+    def choose(
+        self, owner: str, agent_id: str, version: int | None, sticky_key: str
+    ) -> ChosenVersion: ...
 
 
 class Rooms(Protocol):
