@@ -9,10 +9,9 @@ from typing import Any
 
 import jwt
 import pytest
-import yaml
 
 from functions.settings import DEV_LIVEKIT_SECRET
-from infra.local.paths import CONFIG_FILE
+from tests.support.config_files import config_with
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import Reply, invoke
 
@@ -120,14 +119,31 @@ def test_a_version_invalid_for_the_request_is_checked_against_the_versions_own_s
     assert "allow_overrides" in refused.body["message"]
 
 
+def test_a_phone_call_records_the_version_its_number_lands_on(control_plane: ControlPlane) -> None:
+    agent_id = agent_with_versions(control_plane, {}, {})
+    split = {"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}
+    api(control_plane, "PUT", f"/agents/{agent_id}/traffic", json=split | {"expected_revision": 1})
+    to = "sip:bob@127.0.0.1:5999"
+    expected = api(
+        control_plane, "GET", f"/agents/{agent_id}/assignment", query=f"phone_number={to}"
+    ).body["version"]
+    # LiveKit is unreachable here: the call is not placed, and its session says what it ran.
+    r = api(control_plane, "POST", "/call", json={"to": to, "agent_id": agent_id})
+    assert r.status == 502, r.body
+    (failed,) = api(control_plane, "GET", "/sessions").body["sessions"]
+    assert (failed["agent_id"], failed["agent_version"]) == (agent_id, expected)
+    pinned = api(
+        control_plane, "POST", "/call", json={"to": to, "agent_id": agent_id, "agent_version": 9}
+    )
+    assert pinned.status == 422
+    assert "agent_version" in pinned.body["message"]
+
+
 @pytest.fixture
 def roomy_config(control_plane: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The config file with room for many live sessions of one API user."""
-    data = yaml.safe_load(CONFIG_FILE.read_text())
-    data["voice"]["realtime"]["limits"]["max_sessions_per_user"] = 200
-    path = tmp_path / "voice_config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    monkeypatch.setenv("VOICE_CONFIG_URI", str(path))
+    limits = {"limits": {"max_sessions_per_user": 200}}
+    monkeypatch.setenv("VOICE_CONFIG_URI", str(config_with(tmp_path / "voice.yaml", limits)))
     reset_control_plane()
     return control_plane
 
