@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from functions.agents.service import AgentService
 from functions.api.schemas import SessionPublic
 from functions.config_watch import watch_config
 from functions.domain.models import SessionRecord
@@ -22,6 +23,7 @@ from functions.sessions.transcripts import CallReports
 from functions.sessions.watchdog import AgentWatchdog
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import (
+    AgentStore,
     ApiKeyStore,
     AuditStore,
     DeliveryStore,
@@ -50,6 +52,7 @@ class Container:
     customer_webhooks: CustomerWebhooks
     audit: Auditor
     phone: PhoneService
+    agents: AgentService
     watchdog: AgentWatchdog | None = None
 
 
@@ -82,6 +85,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     client = client or dynamodb_client()
     watch_config()
     store = SessionStore(client, settings.sessions_table)
+    agents = AgentService(AgentStore(client, settings.sessions_table), get_config, utcnow)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
@@ -97,6 +101,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         settings.max_redispatch,
         admission,
         on_finished=customer_webhooks.finished,
+        agents=agents,
     )
     watchdog = None
     if settings.agent_watchdog_queue_url:
@@ -126,6 +131,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         customer_webhooks=customer_webhooks,
         watchdog=watchdog,
         phone=phone,
+        agents=agents,
         audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
     )
 

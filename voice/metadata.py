@@ -9,7 +9,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice.config.schema import AgentType
 
-_OVERRIDES = ("instructions", "greeting", "variables", "language", "record", "phone")
+# Left out of the JSON when unset: per-call overrides, the phone leg, the agent version.
+_OVERRIDES = (
+    "instructions",
+    "greeting",
+    "variables",
+    "language",
+    "record",
+    "phone",
+    "agent_id",
+    "agent_version",
+)
 
 
 class PhoneLeg(BaseModel):
@@ -40,6 +50,9 @@ class DispatchMetadata(BaseModel):
     record: bool = False
     # A phone call's direction and numbers; None for a web or app session.
     phone: PhoneLeg | None = None
+    # The agent version the call runs (the worker reads it from the table); None: the config's.
+    agent_id: str | None = None
+    agent_version: int | None = None
 
     def to_json(self) -> str:
         # Overrides a call did not use stay out of the join token, which carries this JSON.

@@ -56,3 +56,6 @@ class SessionReport(BaseModel):
     end_reason: str | None = None
     # The recording's key in the reports bucket, when the call was recorded.
     recording_key: str | None = None
+    # The agent version the call ran; None for the config file's agent.
+    agent_id: str | None = None
+    agent_version: int | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from livekit.agents.voice.background_audio import (
 )
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
+from voice.agents import AgentSpec
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
@@ -34,9 +36,10 @@ from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
 from worker.phone import SIP_KIND, callee_spoke_within, forward_dtmf, wait_until_answered
 from worker.pipeline import build_session, load_vad, resolve_profile, shared_ssl_context
-from worker.report import RECORDING_FILE, CallRecorder, ReportWriter
+from worker.report import RECORDING_FILE, CallRecorder, ReportWriter, version_dimensions
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
+from worker.versions import VersionReader, spec_for_job
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -68,6 +71,7 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["vad_settings"] = settings
     proc.userdata["ssl_context"] = shared_ssl_context()
     proc.userdata["gate"] = SessionGateReader.from_env(WorkerEnv.from_env())
+    proc.userdata["versions"] = VersionReader.from_env(env)
 
 
 def vad_for(proc: JobProcess, settings: VADSettings) -> vad.VAD:
@@ -139,30 +143,42 @@ class CallSetup:
     emf: EmfEmitter
 
     @classmethod
-    def from_job(cls, ctx: JobContext) -> CallSetup:
+    def from_job(cls, ctx: JobContext, spec: AgentSpec | None = None) -> CallSetup:
+        """`spec`: the agent version the job names, in place of the config file's agent."""
         env = WorkerEnv.from_env()
         configure_logging(env.log_level)
         # The cache prewarm started: no read here (a background thread refreshes it), so a
         # changed config reaches the next call and a broken one leaves the last good one serving.
         loaded = get_config()
+        if spec is not None:
+            # The same call is built from it as from the config file: only the sections differ.
+            loaded = dataclasses.replace(loaded, config=spec.applied_to(loaded.config))
         plan = plan_call(ctx.job.metadata, loaded.config, room=ctx.room.name, job_id=ctx.job.id)
+        dispatch = plan.dispatch
+        if spec is None and dispatch.agent_id is not None:
+            # The version could not be read: the report and metrics must not credit it.
+            dispatch = dispatch.model_copy(update={"agent_id": None, "agent_version": None})
         log = logger.bind(
             session_id=plan.dispatch.session_id, room=ctx.room.name, job_id=ctx.job.id
         )
         for warning in plan.warnings:
             log.warning(f"dispatch metadata: {warning}")
         emf = EmfEmitter(env.metrics_namespace)
-        return cls(ctx=ctx, env=env, loaded=loaded, dispatch=plan.dispatch, log=log, emf=emf)
+        return cls(ctx=ctx, env=env, loaded=loaded, dispatch=dispatch, log=log, emf=emf)
+
+    @property
+    def dimensions(self) -> dict[str, str] | None:
+        return version_dimensions(self.dispatch.agent_id, self.dispatch.agent_version)
 
     @contextlib.contextmanager
     def counted(self) -> Iterator[None]:
         """JobsStarted now; JobsFailed and the traceback if the call raises."""
         ids = {"session_id": self.dispatch.session_id, "job_id": self.ctx.job.id}
-        self.emf.emit({"JobsStarted": (1, "Count")}, **ids)
+        self.emf.emit({"JobsStarted": (1, "Count")}, self.dimensions, **ids)
         try:
             yield
         except Exception:
-            self.emf.emit({"JobsFailed": (1, "Count")}, **ids)
+            self.emf.emit({"JobsFailed": (1, "Count")}, self.dimensions, **ids)
             self.log.exception("call failed")
             raise
 
@@ -200,6 +216,8 @@ class Call:
             agent_type=setup.dispatch.agent_type,
             emf=setup.emf,
             config_version=setup.loaded.version,
+            agent_id=setup.dispatch.agent_id,
+            agent_version=setup.dispatch.agent_version,
         )
         self.writer = ReportWriter(bucket=setup.env.reports_bucket, directory=setup.env.reports_dir)
         self._time_limit: asyncio.Task[None] | None = None
@@ -351,7 +369,13 @@ async def refuse(setup: CallSetup) -> None:
 
 
 async def entrypoint(ctx: JobContext) -> None:
-    setup = CallSetup.from_job(ctx)
+    # Cached after a process's first call of a version: only a new version costs a read.
+    spec = await spec_for_job(
+        ctx.job.metadata,
+        ctx.proc.userdata.get("versions"),
+        logger.bind(room=ctx.room.name, job_id=ctx.job.id),
+    )
+    setup = CallSetup.from_job(ctx, spec)
     # The room's name carries the session id the control plane gave it; metadata is secondary.
     session_id = session_id_from_room(ctx.job.room.name) or setup.dispatch.session_id
     check = start_check(ctx.proc.userdata.get("gate"), session_id)

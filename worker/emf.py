@@ -16,7 +16,8 @@ _write_lock = threading.Lock()
 
 
 class EmfEmitter:
-    """Writes metrics under one namespace with the single dimension set [["Service"]]."""
+    """Writes metrics under one namespace with the dimension set [["Service"]], and a second set
+    [["Service", *dimensions]] when a record names dimensions (an agent version's calls)."""
 
     def __init__(
         self, namespace: str, *, service: str = SERVICE_NAME, stream: TextIO | None = None
@@ -25,20 +26,29 @@ class EmfEmitter:
         self.service = service
         self._stream = stream
 
-    def emit(self, metrics: dict[str, tuple[float, Unit]], **properties: Any) -> dict[str, Any]:
+    def emit(
+        self,
+        metrics: dict[str, tuple[float, Unit]],
+        dimensions: dict[str, str] | None = None,
+        **properties: Any,
+    ) -> dict[str, Any]:
         """Writes one record; `properties` ride along as searchable, non-dimension fields."""
+        dimension_sets = [["Service"]]
+        if dimensions:
+            dimension_sets.append(["Service", *dimensions])
         record: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000),
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self.namespace,
-                        "Dimensions": [["Service"]],
+                        "Dimensions": dimension_sets,
                         "Metrics": [{"Name": n, "Unit": u} for n, (_, u) in metrics.items()],
                     }
                 ],
             },
             "Service": self.service,
+            **(dimensions or {}),
         }
         record.update({k: v for k, v in properties.items() if v is not None})
         record.update({name: value for name, (value, _) in metrics.items()})

@@ -44,6 +44,8 @@ class CallRecorder:
     agent_type: str
     emf: EmfEmitter | None = None
     config_version: str | None = None
+    agent_id: str | None = None
+    agent_version: int | None = None
     started_at: float = field(default_factory=time.time, init=False)
     transcript: list[TranscriptEntry] = field(default_factory=list, init=False)
     turns: list[TurnLatency] = field(default_factory=list, init=False)
@@ -88,7 +90,18 @@ class CallRecorder:
         }
         present = {n: (v, "Milliseconds") for n, v in names.items() if v is not None}
         if present:
-            self.emf.emit(present, session_id=self.session_id, room=self.room, job_id=self.job_id)  # type: ignore[arg-type]
+            self.emf.emit(
+                present,  # type: ignore[arg-type]
+                self.dimensions,
+                session_id=self.session_id,
+                room=self.room,
+                job_id=self.job_id,
+            )
+
+    @property
+    def dimensions(self) -> dict[str, str] | None:
+        """The `Agent` / `Version` dimensions a canary is compared with its baseline by."""
+        return version_dimensions(self.agent_id, self.agent_version)
 
     def build_report(
         self, session: AgentSession[Any] | None, *, end_reason: str | None = None
@@ -107,7 +120,15 @@ class CallRecorder:
             usage=usage_of(session) if session is not None else Usage(),
             config_version=self.config_version,
             end_reason=end_reason,
+            agent_id=self.agent_id,
+            agent_version=self.agent_version,
         )
+
+
+def version_dimensions(agent_id: str | None, version: int | None) -> dict[str, str] | None:
+    if agent_id is None or version is None:
+        return None
+    return {"Agent": agent_id, "Version": str(version)}
 
 
 def usage_of(session: AgentSession[Any]) -> Usage:

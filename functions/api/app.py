@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from functions.api import playground
+from functions.api import agent_routes, playground
 from functions.api.errors import BodySizeLimit, install_error_handlers
 from functions.api.routes import API_PREFIX, router
 from functions.settings import get_settings
@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
         return JSONResponse(app.openapi())
 
     app.include_router(router)
+    app.include_router(agent_routes.router)
     app.include_router(playground.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)

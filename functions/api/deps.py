@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from functions.agents.service import AgentService
 from functions.sessions.customer_webhooks import CustomerWebhooks
 from functions.sessions.livekit_events import LiveKitEventService
 from functions.sessions.phone import PhoneService
@@ -34,6 +35,10 @@ def _phone() -> PhoneService:
     return get_container().phone
 
 
+def _agents() -> AgentService:
+    return get_container().agents
+
+
 def _current_user(x_api_key: Annotated[str | None, Header()] = None) -> str:
     return get_container().keys.authenticate(x_api_key)
 
@@ -43,4 +48,5 @@ LiveKitEvents = Annotated[LiveKitEventService, Depends(_livekit_events)]
 Reports = Annotated[CallReports, Depends(_call_reports)]
 Phone = Annotated[PhoneService, Depends(_phone)]
 CustomerEvents = Annotated[CustomerWebhooks, Depends(_customer_webhooks)]
+Agents = Annotated[AgentService, Depends(_agents)]
 CurrentUser = Annotated[str, Depends(_current_user)]

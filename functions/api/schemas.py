@@ -14,6 +14,11 @@ from voice.config.schema import AgentType
 MAX_INSTRUCTIONS_CHARS = 4000
 MAX_GREETING_CHARS = 500
 MAX_VARIABLES = 32
+AgentIdField = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+EndUserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+AGENT_ID_DOC = "an agent of yours (POST /agents); without it, the config file's agent serves"
+AGENT_VERSION_DOC = "run this version of agent_id; without it, the agent's traffic split picks"
+END_USER_DOC = "your own opaque id of the person on the call; keeps them on one agent version"
 VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 VariableValue = Annotated[str, StringConstraints(max_length=500)]
 
@@ -62,6 +67,9 @@ class SessionCreate(BaseModel):
         default=None,
         description="record both sides (needs voice.realtime.recording.enabled)",
     )
+    agent_id: AgentIdField | None = Field(default=None, description=AGENT_ID_DOC)
+    agent_version: int | None = Field(default=None, ge=1, description=AGENT_VERSION_DOC)
+    end_user_id: EndUserId | None = Field(default=None, description=END_USER_DOC)
 
 
 class SessionCreated(BaseModel):
@@ -119,6 +127,9 @@ class SessionPublic(BaseModel):
     phone: PhoneCallPublic | None = Field(
         default=None, description="a phone call's direction and numbers; null for web sessions"
     )
+    agent_id: str | None = Field(default=None, description="null: the config file's agent")
+    agent_version: int | None = Field(default=None, description="the agent version it runs")
+    end_user_id: str | None = None
 
     @classmethod
     def of(
@@ -245,6 +256,9 @@ class CallCreate(BaseModel):
         default=None, description="small JSON object the agent is told about (size-capped)"
     )
     voice_profile: str | None = Field(default=None, min_length=1, max_length=64)
+    agent_id: AgentIdField | None = Field(default=None, description=AGENT_ID_DOC)
+    agent_version: int | None = Field(default=None, ge=1, description=AGENT_VERSION_DOC)
+    end_user_id: EndUserId | None = Field(default=None, description=END_USER_DOC)
 
 
 class CallCreated(BaseModel):

@@ -66,3 +66,15 @@ class WebhookRejected(DomainError, status_code=401, code="invalid_webhook"):
 
 class CallNotPlaced(DomainError, status_code=502, code="call_not_placed"):
     """LiveKit's SIP side refused or could not start an outbound call."""
+
+
+class StaleRevision(DomainError, status_code=409, code="stale_revision"):
+    """A write based on a revision of the traffic that is no longer the one in force."""
+
+
+class RevisionRequired(DomainError, status_code=428, code="revision_required"):
+    """A traffic write must say which revision it replaces (`If-Match` or `expected_revision`)."""
+
+
+class NothingToRollBack(DomainError, status_code=409, code="nothing_to_roll_back"):
+    """The allocation in force has no earlier one to go back to."""

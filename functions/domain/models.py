@@ -81,6 +81,11 @@ class SessionRecord(_Record):
     overrides: CallOverrides = CallOverrides()
     # A phone call's numbers and direction; None for a web or app session.
     phone: PhoneLeg | None = None
+    # The agent version it runs; None for the config file's agent.
+    agent_id: str | None = None
+    agent_version: int | None = None
+    # The customer's own id of the person on the call (opaque), when the create gave one.
+    end_user_id: str | None = None
 
     @property
     def gate(self) -> SessionGate:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from functions.domain.agents import ChosenVersion
 from functions.domain.errors import ConfigUnavailable, InvalidRequest
 from functions.domain.models import (
     CallOverrides,
@@ -15,7 +16,7 @@ from functions.domain.models import (
     SessionStatus,
 )
 from voice.config import LoadedConfig
-from voice.config.schema import AgentType, RealtimeSettings, VoiceSettings
+from voice.config.schema import AgentType, RealtimeSettings, VoiceConfig, VoiceSettings
 from voice.metadata import DispatchMetadata
 from voice.rooms import room_name_for
 
@@ -31,10 +32,18 @@ class NewSession:
     variables: dict[str, str] | None = None
     language: str | None = None
     record: bool | None = None
+    agent_id: str | None = None
+    agent_version: int | None = None
+    end_user_id: str | None = None
 
 
 def caller_identity(user_id: str) -> str:
     return f"caller-{user_id}"
+
+
+def voice_for(config: VoiceConfig, chosen: ChosenVersion | None) -> VoiceSettings:
+    """The settings a session is checked and dispatched against: its agent version's, if any."""
+    return (config if chosen is None else chosen.spec.applied_to(config)).voice
 
 
 def require_enabled(voice: VoiceSettings) -> RealtimeSettings:
@@ -96,8 +105,10 @@ def dispatch_for(
     realtime: RealtimeSettings,
     metadata: dict[str, Any],
     overrides: CallOverrides | None = None,
+    chosen: ChosenVersion | None = None,
 ) -> DispatchMetadata:
-    """What the agent is told: the request's choices, else the config's defaults."""
+    """What the agent is told: the request's choices, else the defaults of its agent version
+    (or of the config file's agent)."""
     return DispatchMetadata(
         session_id=session_id,
         agent_type=req.agent_type or realtime.agent.type,
@@ -109,11 +120,17 @@ def dispatch_for(
         voice_profile=req.voice_profile,
         metadata=metadata,
         **(overrides or CallOverrides()).model_dump(),
+        agent_id=None if chosen is None else chosen.agent_id,
+        agent_version=None if chosen is None else chosen.version,
     )
 
 
 def pending_record(
-    user_id: str, dispatch: DispatchMetadata, loaded: LoadedConfig, now: datetime
+    user_id: str,
+    dispatch: DispatchMetadata,
+    loaded: LoadedConfig,
+    now: datetime,
+    end_user_id: str | None = None,
 ) -> SessionRecord:
     limits = loaded.config.voice.realtime.limits
     token_expires_at = now + timedelta(hours=limits.token_ttl_hours)
@@ -140,6 +157,9 @@ def pending_record(
             language=dispatch.language,
             record=dispatch.record,
         ),
+        agent_id=dispatch.agent_id,
+        agent_version=dispatch.agent_version,
+        end_user_id=end_user_id,
     )
 
 

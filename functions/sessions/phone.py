@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from functions.agents.traffic import sticky_key
 from functions.domain.errors import (
     CallNotPlaced,
     ConfigUnavailable,
@@ -53,6 +54,9 @@ class NewCall:
     greeting: str | None = None
     variables: dict[str, Any] | None = None
     voice_profile: str | None = None
+    agent_id: str | None = None
+    agent_version: int | None = None
+    end_user_id: str | None = None
 
 
 def callee_identity(session_id: str) -> str:
@@ -113,12 +117,16 @@ class PhoneService:
             if held is not None:
                 return self._replay(keyed, held), True
         loaded = self.sessions.loaded_config()
-        realtime = steps.require_enabled(loaded.config.voice)
+        # The callee's number keeps them on one version of the agent, unless an end user is named.
+        chosen = self.sessions.choose_agent(
+            user_id, req.agent_id, req.agent_version, sticky_key(req.end_user_id, req.to, user_id)
+        )
+        voice = steps.voice_for(loaded.config, chosen)
+        realtime = steps.require_enabled(voice)
         telephony = require_telephony(realtime)
         caller_id = self._caller_id(telephony, req.to)
         metadata = steps.checked_metadata(
-            NewSession(voice_profile=req.voice_profile, metadata=req.variables),
-            loaded.config.voice,
+            NewSession(voice_profile=req.voice_profile, metadata=req.variables), voice
         )
         session_id = str(uuid.uuid4())
         dispatch = DispatchMetadata(
@@ -130,9 +138,11 @@ class PhoneService:
             instructions=req.instructions,
             greeting=req.greeting,
             phone=PhoneLeg(direction="outbound", number=caller_id, remote=req.to),
+            agent_id=None if chosen is None else chosen.agent_id,
+            agent_version=None if chosen is None else chosen.version,
         )
         now = self.clock()
-        rec = steps.pending_record(user_id, dispatch, loaded, now).model_copy(
+        rec = steps.pending_record(user_id, dispatch, loaded, now, req.end_user_id).model_copy(
             update={
                 "phone": dispatch.phone,
                 # Unanswered and unheard of past this, the reaper expires it (lost webhooks).

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.domain.errors import ConfigUnavailable, NotFound
+from functions.agents.traffic import sticky_key
+from functions.domain.agents import ChosenVersion
+from functions.domain.errors import ConfigUnavailable, InvalidRequest, NotFound
 from functions.domain.models import (
     Backlog,
     IdempotencyClaim,
@@ -21,7 +23,7 @@ from functions.sessions import new_session as steps
 from functions.sessions.admission import Admission
 from functions.sessions.idempotency import KeyedCreate, create_claimed, replayed
 from functions.sessions.new_session import NewSession
-from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
+from functions.sessions.ports import AgentVersions, JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
@@ -68,6 +70,7 @@ class SessionService:
         max_redispatch: int = 1,
         admission: Admission | None = None,
         on_finished: Callable[[str], None] | None = None,
+        agents: AgentVersions | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
@@ -79,6 +82,7 @@ class SessionService:
         self._admission = admission
         # Told the id of each session this process moved to a terminal state (customer webhooks).
         self._on_finished = on_finished
+        self._agents = agents
 
     def loaded_config(self) -> LoadedConfig:
         try:
@@ -98,11 +102,17 @@ class SessionService:
             if held is not None:
                 return self._replay(keyed, held)
         loaded = self.loaded_config()
-        realtime = steps.require_enabled(loaded.config.voice)
-        metadata = steps.checked_metadata(req, loaded.config.voice)
+        chosen = self.choose_agent(
+            user_id, req.agent_id, req.agent_version, sticky_key(req.end_user_id, None, user_id)
+        )
+        voice = steps.voice_for(loaded.config, chosen)
+        realtime = steps.require_enabled(voice)
+        metadata = steps.checked_metadata(req, voice)
         overrides = steps.checked_overrides(req, realtime)
-        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides)
-        record = steps.pending_record(user_id, dispatch, loaded, self._clock())
+        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides, chosen)
+        record = steps.pending_record(
+            user_id, dispatch, loaded, self._clock(), end_user_id=req.end_user_id
+        )
         if self._admission is not None:
             self._admission.admit(realtime.admission, record.created_at)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
@@ -122,9 +132,23 @@ class SessionService:
                 "session_id": record.session_id,
                 "room": record.room_name,
                 "agent_type": record.agent_type,
+                "agent_id": record.agent_id,
+                "agent_version": record.agent_version,
             },
         )
         return CreatedSession(record=record, token=token, url=self._tokens.url)
+
+    def choose_agent(
+        self, user_id: str, agent_id: str | None, version: int | None, sticky: str
+    ) -> ChosenVersion | None:
+        """The agent version a new session runs; None (no agent named) is the config's agent."""
+        if agent_id is None:
+            if version is not None:
+                raise InvalidRequest("agent_version: name the agent too (agent_id)")
+            return None
+        if self._agents is None:
+            raise ConfigUnavailable("agents are not available in this deployment")
+        return self._agents.choose(user_id, agent_id, version, sticky)
 
     def _replay(self, keyed: KeyedCreate, held: IdempotencyClaim) -> CreatedSession:
         """The session an earlier create with the same key and body made, as it is now."""
@@ -217,6 +241,9 @@ class SessionService:
                 voice_profile=rec.voice_profile,
                 metadata=rec.metadata,
                 **rec.overrides.model_dump(),
+                # The call keeps the agent version it started with.
+                agent_id=rec.agent_id,
+                agent_version=rec.agent_version,
             )
             agent_name = self.loaded_config().config.realtime.worker.agent_name
             try:

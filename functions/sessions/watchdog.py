@@ -92,6 +92,8 @@ class AgentWatchdog:
             initial_greeting=rec.initial_greeting,
             voice_profile=rec.voice_profile,
             metadata=rec.metadata,
+            agent_id=rec.agent_id,
+            agent_version=rec.agent_version,
         )
         agent_name = self.sessions.loaded_config().config.realtime.worker.agent_name
         try:

@@ -15,9 +15,8 @@ import pytest
 
 from infra.local.stack import LocalStack
 from tests.support.caller import Caller, speech, wait_until
-from tests.support.config_files import config_with
 from tests.support.fake_openai import ANSWER, QUESTION, FakeOpenAIServer
-from tests.support.stack import log_tail, poll_session, session_report, stack_with_fake_models
+from tests.support.stack import log_tail, poll_session, session_report, stack_with_webhooks
 from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
@@ -41,16 +40,12 @@ def stack(
     receiver: ReceiverServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalStack]:
-    run_dir = tmp_path_factory.mktemp("stack")
-    config = config_with(
-        run_dir / "voice.yaml",
-        {"webhooks": {"url": receiver.hook_url}, "recording": {"enabled": True}},
-    )
-    with stack_with_fake_models(
-        run_dir,
+    with stack_with_webhooks(
+        tmp_path_factory.mktemp("stack"),
         fake_openai,
-        config_uri=str(config),
-        extra_env={"VOICE_WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_BASE_SECONDS": "1"},
+        receiver.hook_url,
+        SECRET,
+        recording={"enabled": True},
     ) as running:
         yield running
 

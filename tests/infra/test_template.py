@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from infra.template import create_sessions_table, load_template, table_create_kwargs
+from voice.agents import VERSION_PROJECTION
 
 # PSS (what the job memory limit is checked against) measured by bench/worker_memory.py with
 # LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0: worker main process, forkserver, one idle job process.
@@ -535,7 +536,7 @@ def test_the_agent_watchdog_is_fed_by_a_queue_with_a_dead_letter_queue(template)
     assert env["AGENT_WATCHDOG_QUEUE_URL"] == {"Ref": "AgentWatchdogQueue"}
 
 
-def test_the_worker_may_only_read_session_gates_and_write_its_heartbeat(template):
+def test_the_worker_may_only_read_session_gates_and_versions_and_write_its_heartbeat(template):
     role = resources(template, "AWS::IAM::Role")["WorkerTaskRole"]
     statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
 
@@ -545,7 +546,16 @@ def test_the_worker_may_only_read_session_gates_and_write_its_heartbeat(template
 
     dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
     by_sid = {s["Sid"]: s for s in dynamo}
-    assert set(by_sid) == {"SessionGateRead", "CapacityHeartbeat"}
+    assert set(by_sid) == {"SessionGateRead", "AgentVersionRead", "CapacityHeartbeat"}
+    version = by_sid["AgentVersionRead"]
+    assert version["Action"] == "dynamodb:GetItem"
+    assert version["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["AGENT#*"]
+    # Exactly what the worker's read projects: the version's content, not traffic or authors.
+    assert set(version["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == {
+        "pk",
+        "sk",
+        *VERSION_PROJECTION.split(", "),
+    }
     gate = by_sid["SessionGateRead"]
     assert gate["Action"] == "dynamodb:GetItem"
     assert gate["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["SESSION#*"]

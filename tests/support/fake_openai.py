@@ -11,6 +11,7 @@ import functools
 import io
 import json
 import math
+import re
 import shutil
 import subprocess
 import tempfile
@@ -57,10 +58,19 @@ class Recorded:
     at: float = field(default_factory=time.monotonic)
 
 
+# A prompt holding `Say exactly: "..."` gets those words back (an agent's own greeting).
+SAY_EXACTLY = re.compile(r'Say exactly: "([^"]+)"')
+
+
 def answer_for(messages: list[dict[str, Any]]) -> str:
-    """The greeting before the caller has said anything; afterwards an answer to the last question."""
+    """The greeting before the caller has said anything (the words the latest instructions ask
+    for with `Say exactly: "..."`, else GREETING); afterwards an answer to the last question."""
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     if last_user is None:
+        for m in reversed(messages):
+            asked = SAY_EXACTLY.search(_text_of(m)) if m.get("role") != "assistant" else None
+            if asked:
+                return asked.group(1)
         return GREETING
     text = _text_of(last_user).lower()
     if "hour" in text or "open" in text:

@@ -16,6 +16,7 @@ import pytest
 from infra.local.aws import local_client
 from infra.local.livekit import find_livekit_server
 from infra.local.stack import LocalStack, StackOptions
+from tests.support.config_files import config_with
 from tests.support.fake_openai import FakeOpenAIServer
 from voice.report import report_key
 
@@ -41,6 +42,22 @@ def stack_with_fake_models(
     if find_livekit_server() is None:
         pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     with LocalStack(fake_models_options(run_dir, fake, **overrides)) as running:
+        yield running
+
+
+@contextmanager
+def stack_with_webhooks(
+    run_dir: Path, fake: FakeOpenAIServer, hook_url: str, secret: str, **realtime: Any
+) -> Iterator[LocalStack]:
+    """The stack with customer webhooks to `hook_url` signed with `secret`, retried after 1 s;
+    `realtime` sections merge over the config's."""
+    config = config_with(run_dir / "voice.yaml", {"webhooks": {"url": hook_url}, **realtime})
+    with stack_with_fake_models(
+        run_dir,
+        fake,
+        config_uri=str(config),
+        extra_env={"VOICE_WEBHOOK_SECRET": secret, "WEBHOOK_RETRY_BASE_SECONDS": "1"},
+    ) as running:
         yield running
 
 

@@ -6,7 +6,7 @@ import time
 
 from starlette.testclient import TestClient
 
-from tests.support.fake_openai import ANSWER, FakeOpenAI, Latency, speech_wav
+from tests.support.fake_openai import ANSWER, GREETING, FakeOpenAI, Latency, answer_for, speech_wav
 
 
 def _timed(client: TestClient, path: str, **kwargs: object) -> tuple[float, str]:
@@ -32,3 +32,12 @@ def test_each_knob_holds_back_its_own_route_by_at_least_its_delay() -> None:
 def test_the_knobs_default_to_no_delay() -> None:
     assert FakeOpenAI().latency == Latency(0.0, 0.0, 0.0)
     assert Latency(0.1, 0.2, 0.3).total == 0.1 + 0.2 + 0.3
+
+
+def test_the_greeting_is_what_the_latest_instructions_ask_for_word_for_word() -> None:
+    system = {"role": "system", "content": "You are version one."}
+    asked = {"role": "system", "content": 'Greet them. Say exactly: "Welcome to version one."'}
+    assert answer_for([system]) == GREETING
+    assert answer_for([system, asked]) == "Welcome to version one."
+    # Once the caller has spoken, the answer is to them.
+    assert answer_for([asked, {"role": "user", "content": "opening hours?"}]) == ANSWER

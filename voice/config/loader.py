@@ -90,7 +90,7 @@ def _boto_client(service: str) -> Any:
     return boto3.client(service)
 
 
-def _describe_error(err: dict[str, Any]) -> str:
+def describe_error(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     kind = err["type"]
     got = f" (got {err['input']!r})" if kind != "missing" and "input" in err else ""
@@ -117,7 +117,7 @@ def _format_validation(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{path}: {_describe_error(err)} in {source}")
+        lines.append(f"{path}: {describe_error(err)} in {source}")
     return "\n".join(lines)
 
 
@@ -153,7 +153,7 @@ def _apply_env_overrides(config: VoiceConfig, env: Any) -> VoiceConfig:
         except ValidationError as exc:
             source = f"env {var}"
             msgs = [
-                f"voice.realtime.worker.{key}: {_describe_error(e)} in {source}"
+                f"voice.realtime.worker.{key}: {describe_error(e)} in {source}"
                 for e in exc.errors()
             ]
             raise ConfigError("\n".join(msgs), source) from exc

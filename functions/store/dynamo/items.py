@@ -112,6 +112,9 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
         values["overrides_json"] = rec.overrides.model_dump_json(exclude_defaults=True)
     if rec.phone is not None:
         values["phone_json"] = rec.phone.model_dump_json()
+    for optional in ("agent_id", "agent_version", "end_user_id"):
+        if getattr(rec, optional) is not None:
+            values[optional] = getattr(rec, optional)
     return serialize(values)
 
 
@@ -123,7 +126,7 @@ def session_record(item: dict[str, Any]) -> SessionRecord:
         data["phone"] = json.loads(data.pop("phone_json"))
     if isinstance(data.get("duration_seconds"), Decimal):
         data["duration_seconds"] = float(data["duration_seconds"])
-    for key in ("max_session_duration", "redispatch_count"):
+    for key in ("max_session_duration", "redispatch_count", "agent_version"):
         if isinstance(data.get(key), Decimal):
             data[key] = int(data[key])
     return SessionRecord.model_validate(data)

@@ -1,0 +1,1 @@
+"""Agents as versioned resources: immutable versions, traffic splits, promotion and rollback."""
