@@ -89,8 +89,27 @@ def stt_options(
     cfg = config.voice.providers.openai.stt
     chosen = language_override or cfg.language
     language: dict[str, Any] = {"language": chosen} if chosen else {"detect_language": True}
-    streaming: dict[str, Any] = {"use_realtime": True} if cfg.streaming else {}
+    streaming: dict[str, Any] = {}
+    if cfg.streaming:
+        streaming = {
+            "use_realtime": True,
+            "turn_detection": server_vad(config.realtime.vad),
+        }
     return {"model": cfg.model, **language, **streaming, **_client_kwargs(cfg.base_url, env)}
+
+
+def server_vad(settings: VADSettings) -> dict[str, Any]:
+    """The streaming transcriber's own end of speech, the same as the worker's VAD.
+
+    The final transcript comes only after the provider's silence window, so a longer one than
+    `vad.min_silence_duration` (the plugin's default is 350 ms) would hold every turn back.
+    """
+    return {
+        "type": "server_vad",
+        "threshold": settings.threshold,
+        "prefix_padding_ms": round(settings.prefix_padding_duration * 1000),
+        "silence_duration_ms": round(settings.min_silence_duration * 1000),
+    }
 
 
 def llm_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:

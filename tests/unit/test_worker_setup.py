@@ -243,6 +243,7 @@ voice:
     openai:
       stt: {streaming: true}
   realtime:
+    vad: {min_silence_duration: 0.3}
     turn_detection: {preemptive_generation: false, preemptive_tts: true, final_transcript_timeout: 1.5}
 """
     config = parse_config(text, "test", env={})
@@ -257,6 +258,8 @@ voice:
     assert (preemptive["enabled"], preemptive["preemptive_tts"]) == (False, True)
     assert session.options.session_close_transcript_timeout == 1.5
     assert stt_options(config, ENV)["use_realtime"] is True
+    # The transcriber ends speech after the same silence as the worker's VAD.
+    assert stt_options(config, ENV)["turn_detection"]["silence_duration_ms"] == 300
     assert session.stt.capabilities.streaming is True
     # Providers built on the process's SSL context still talk to the configured server.
     assert session.llm.provider == "127.0.0.1:9999"
