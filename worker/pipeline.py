@@ -8,11 +8,17 @@ from typing import Any, TypeVar
 # The OpenAI SDK runs on httpx2 (in the worker lock); plain httpx is only a development tool.
 import httpx2 as httpx
 import openai as openai_sdk
-from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents import AgentSession, llm, room_io, stt, tts, vad
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from livekit.plugins import openai, silero
 
-from voice.config.schema import RealtimeSettings, VADSettings, VoiceConfig, VoiceProfile
+from voice.config.schema import (
+    AudioSettings,
+    RealtimeSettings,
+    VADSettings,
+    VoiceConfig,
+    VoiceProfile,
+)
 from worker.settings import WorkerEnv
 
 UserdataT = TypeVar("UserdataT")
@@ -64,6 +70,15 @@ def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
             "preemptive_tts": td.preemptive_tts,
         },
     }
+
+
+def room_options(audio: AudioSettings) -> room_io.RoomOptions:
+    """How the caller's audio enters the pipeline: its rate, and gain control or not."""
+    return room_io.RoomOptions(
+        audio_input=room_io.AudioInputOptions(
+            sample_rate=audio.input_sample_rate, auto_gain_control=audio.auto_gain_control
+        )
+    )
 
 
 def resolve_profile(config: VoiceConfig, name: str | None) -> VoiceProfile:

@@ -16,6 +16,7 @@ from worker.pipeline import (
     build_session,
     llm_options,
     resolve_profile,
+    room_options,
     shared_ssl_context,
     stt_options,
     tts_options,
@@ -269,3 +270,16 @@ def test_by_default_generation_is_preemptive_and_transcription_is_per_utterance(
     td = _config().realtime.turn_detection
     assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
     assert "use_realtime" not in stt_options(_config(), ENV)
+
+
+def test_the_callers_audio_enters_at_the_configured_rate_with_gain_control_as_configured() -> None:
+    default = room_options(_config().realtime.audio).get_audio_input_options()
+    assert default is not None
+    assert (default.sample_rate, default.auto_gain_control) == (24000, True)
+    text = "voice: {realtime: {audio: {input_sample_rate: 16000, auto_gain_control: false}}}"
+    chosen = room_options(parse_config(text, "test", env={}).realtime.audio)
+    options = chosen.get_audio_input_options()
+    assert options is not None
+    assert (options.sample_rate, options.auto_gain_control) == (16000, False)
+    with pytest.raises(ValueError, match="input_sample_rate"):
+        parse_config("voice: {realtime: {audio: {input_sample_rate: 22050}}}", "test", env={})

@@ -151,6 +151,10 @@ class AgentSettings(_Section):
 class AudioSettings(_Section):
     enable_thinking_sound: bool = True
     thinking_volume: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    # The rate the caller's audio is brought to for the VAD and the STT (Silero runs at 16 kHz).
+    input_sample_rate: Literal[16000, 24000, 48000] = 24000
+    # WebRTC's automatic gain control on the caller's audio, every 10 ms frame.
+    auto_gain_control: bool = True
 
 
 class LimitSettings(_Section):
