@@ -131,7 +131,7 @@ async def test_session_takes_turn_handling_and_providers_from_config() -> None:
 voice:
   providers:
     openai:
-      stt: {model: whisper-1, language: de, base_url: "http://stt.local/v1"}
+      stt: {model: whisper-1, language: de, base_url: "http://stt.local/v1", streaming: false}
       llm: {model: gpt-4o-mini, temperature: 0.2}
       tts: {model: tts-1, voice: alloy, speed: 1.0}
   voice_profiles:
@@ -266,10 +266,15 @@ voice:
     assert session.llm.provider == "127.0.0.1:9999"
 
 
-def test_by_default_generation_is_preemptive_and_transcription_is_per_utterance() -> None:
-    td = _config().realtime.turn_detection
-    assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
-    assert "use_realtime" not in stt_options(_config(), ENV)
+def test_by_default_generation_is_preemptive_and_transcription_streams() -> None:
+    for config in (_config(), parse_config("{}", "test", env={})):  # the repo's file, the schema
+        td = config.realtime.turn_detection
+        assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
+        assert stt_options(config, ENV)["use_realtime"] is True
+        # The silence that ends speech is no longer than the endpointing delay.
+        assert config.realtime.vad.min_silence_duration <= td.min_endpointing_delay
+    off = "voice: {providers: {openai: {stt: {streaming: false}}}}"
+    assert "use_realtime" not in stt_options(parse_config(off, "test", env={}), ENV)
 
 
 def test_the_callers_audio_enters_at_the_configured_rate_with_gain_control_as_configured() -> None:
