@@ -3,9 +3,11 @@
 The machine may be shared, so every lever runs right after its own baseline and the result is
 given as the change of medians against it, not as absolute figures alone. The models answer
 after real-model delays (STT 200 ms, LLM first token 300 ms, TTS first byte 200 ms) unless
-`--instant`. The baseline is the repo's default config, or `--base key=value` changes of it.
+`--instant`. The baseline is the repo's default config (`--levers previous-defaults`: the defaults before
+streaming transcription and the 0.3 s VAD silence), plus any `--base key=value`.
 
-    .venv/bin/python bench/levers.py [--calls 1] [--turns 6] [--only streaming] [--instant]
+    .venv/bin/python bench/levers.py [--levers previous-defaults] [--calls 1] [--turns 6]
+        [--only streaming] [--instant]
 """
 
 from __future__ import annotations
@@ -27,28 +29,47 @@ VAD = "voice.realtime.vad"
 STT = "voice.providers.openai.stt"
 DELAYS = ["--stt-ms", "200", "--llm-ttft-ms", "300", "--tts-ttfb-ms", "200"]
 
-# (name, config changes against the baseline)
-LEVERS: list[tuple[str, list[str]]] = [
-    ("streaming STT", [f"{STT}.streaming=true"]),
-    ("VAD silence 0.55 -> 0.3 s", [f"{VAD}.min_silence_duration=0.3"]),
-    (
-        "streaming STT + VAD silence 0.3 s",
-        [f"{STT}.streaming=true", f"{VAD}.min_silence_duration=0.3"],
-    ),
-    (
-        "streaming STT + VAD silence 0.2 s",
-        [f"{STT}.streaming=true", f"{VAD}.min_silence_duration=0.2"],
-    ),
-    (
-        "streaming STT + VAD 0.2 s + preemptive TTS",
+# The previous defaults: per-utterance transcription, a VAD silence longer than the endpointing.
+PREVIOUS = [f"{STT}.streaming=false", f"{VAD}.min_silence_duration=0.55"]
+
+# Sets of (name, config changes against the baseline), and the baseline's own changes.
+LEVER_SETS: dict[str, tuple[list[str], list[tuple[str, list[str]]]]] = {
+    "defaults": (
+        [],
         [
-            f"{STT}.streaming=true",
-            f"{VAD}.min_silence_duration=0.2",
-            f"{TD}.preemptive_tts=true",
+            ("per-utterance STT (streaming off)", [f"{STT}.streaming=false"]),
+            ("VAD silence 0.3 -> 0.55 s", [f"{VAD}.min_silence_duration=0.55"]),
+            ("VAD silence 0.3 -> 0.2 s", [f"{VAD}.min_silence_duration=0.2"]),
+            ("endpointing 0.5 -> 0.3 s", [f"{TD}.min_endpointing_delay=0.3"]),
+            ("preemptive TTS on", [f"{TD}.preemptive_tts=true"]),
+            ("preemptive generation off", [f"{TD}.preemptive_generation=false"]),
         ],
     ),
-    ("preemptive generation off", [f"{TD}.preemptive_generation=false"]),
-]
+    "previous-defaults": (
+        PREVIOUS,
+        [
+            ("streaming STT", [f"{STT}.streaming=true"]),
+            ("VAD silence 0.55 -> 0.3 s", [f"{VAD}.min_silence_duration=0.3"]),
+            (
+                "streaming STT + VAD silence 0.3 s",
+                [f"{STT}.streaming=true", f"{VAD}.min_silence_duration=0.3"],
+            ),
+            (
+                "streaming STT + VAD silence 0.2 s",
+                [f"{STT}.streaming=true", f"{VAD}.min_silence_duration=0.2"],
+            ),
+            (
+                "streaming STT + VAD 0.2 s + preemptive TTS",
+                [
+                    f"{STT}.streaming=true",
+                    f"{VAD}.min_silence_duration=0.2",
+                    f"{TD}.preemptive_tts=true",
+                ],
+            ),
+            ("preemptive generation off", [f"{TD}.preemptive_generation=false"]),
+        ],
+    ),
+}
 
 
 def sets(changes: list[str]) -> list[str]:
@@ -97,14 +118,17 @@ def main() -> None:
     parser.add_argument("--calls", default="1")
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--instant", action="store_true", help="models answer at once")
+    parser.add_argument("--levers", choices=sorted(LEVER_SETS), default="defaults")
     parser.add_argument("--base", action="append", default=[], help="baseline key=value")
     parser.add_argument("--only", help="levers whose name contains this")
     parser.add_argument("--out", default=str(RESULTS / "levers.json"))
     args = parser.parse_args()
 
     delays = [] if args.instant else DELAYS
+    base_changes, lever_set = LEVER_SETS[args.levers]
+    args.base = [*base_changes, *args.base]
     base_args = [*delays, *sets(args.base)]
-    levers = [lv for lv in LEVERS if not args.only or args.only in lv[0]]
+    levers = [lv for lv in lever_set if not args.only or args.only in lv[0]]
     started = datetime.now(UTC).isoformat(timespec="seconds")
     print(
         f"levers, {started}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
@@ -146,6 +170,7 @@ def main() -> None:
         "model_delays": not args.instant,
         "calls": args.calls,
         "turns": args.turns,
+        "levers": args.levers,
         "baseline_changes": args.base,
         "rows": rows,
     }
