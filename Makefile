@@ -66,10 +66,22 @@ image-deps: ## podman, runc and mmdebstrap, unless a Docker daemon answers (apt,
 
 image: install image-deps ## build localhost/voice-worker:local (Docker, else podman) and build/voice-worker.tar
 	$(BIN)/python -m infra.build.image
-.PHONY: bench-load
+.PHONY: bench-load bench-levers bench-profile
 BENCH_CALLS ?= 1,2,4,6
-bench-load: install livekit-server e2e-deps ## load benchmark: concurrent callers, latency, CPU and memory per call
-	$(BIN)/python bench/load.py --calls $(BENCH_CALLS)
+BENCH_WORKER_CPUS ?= 1
+BENCH_REPEAT ?= 2
+BENCH_DELAYS = --stt-ms 200 --llm-ttft-ms 300 --tts-ttfb-ms 200
+BENCH_LOAD = $(BIN)/python bench/load.py --calls $(BENCH_CALLS) --keep-going --worker-cpus $(BENCH_WORKER_CPUS) --repeat $(BENCH_REPEAT)
+bench-load: install livekit-server e2e-deps ## both load sweeps (instant models, provider delays), worker pinned; docs/performance.md
+	$(BENCH_LOAD) --label "instant models, defaults"
+	$(BENCH_LOAD) $(BENCH_DELAYS) --label "provider delays, defaults" --out bench/results/load-delays.json --png bench/results/load-delays.png
+
+bench-levers: install livekit-server e2e-deps ## each latency lever beside its own baseline, provider delays
+	$(BIN)/python bench/levers.py
+
+bench-profile: install livekit-server e2e-deps ## where one call's CPU goes: per-thread CPU, py-spy flame graph
+	$(BIN)/pip install -q py-spy==0.4.3
+	$(BIN)/python bench/profile_call.py --name defaults
 
 .PHONY: e2e-deps
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)

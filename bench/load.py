@@ -8,7 +8,14 @@ configured waits nor model time ("overhead"), failures, create -> agent-joined, 
 process tree's CPU and PSS per live call. The sweep stops at the first K with a failure or an
 overhead p95 over `--max-overhead-ms`.
 
+Figures a host cannot blur: `--worker-cpus` pins the worker's process tree to those CPUs and
+everything else (callers, LiveKit, the API, the model server) to the others; each K runs
+`--repeat` times (medians of the runs); the CPU the rest of the host used during each step is
+measured, and a run on a busy host (load average at the start over `--max-load`, or other
+processes using more than `--max-foreign` cores during a step) is reported as not clean.
+
     .venv/bin/python bench/load.py --calls 1,2,4,6 [--turns 3] [--llm-ttft-ms 300 ...]
+        [--worker-cpus 1] [--repeat 3]
         [--set voice.realtime.turn_detection.min_endpointing_delay=0.3]
 """
 
@@ -198,6 +205,56 @@ class TreeSampler(threading.Thread):
         self.join(timeout=5)
 
 
+def parse_cpus(text: str) -> set[int]:
+    """`1`, `2,3` or `2-3` as a set of CPU numbers."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def pin_tree(pid: int, cpus: set[int]) -> list[int]:
+    """Pins a process and its descendants (later ones inherit it); returns the pids pinned."""
+    root = psutil.Process(pid)
+    pinned = []
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            proc.cpu_affinity(sorted(cpus))
+            pinned.append(proc.pid)
+    return pinned
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds used by this process and its descendants, ended ones included."""
+    total = 0.0
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def host_busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+@dataclass
+class HostMeter:
+    """The cores the rest of the host (not this benchmark's processes) used since `start`."""
+
+    at: float = field(default_factory=time.monotonic)
+    host: float = field(default_factory=host_busy_seconds)
+    own: float = field(default_factory=own_cpu_seconds)
+
+    def foreign_cores(self) -> float:
+        elapsed = max(time.monotonic() - self.at, 1e-3)
+        foreign = (host_busy_seconds() - self.host) - (own_cpu_seconds() - self.own)
+        return max(foreign, 0.0) / elapsed
+
+
 # -- one step of the sweep ---------------------------------------------------------------------
 
 
@@ -279,6 +336,10 @@ class StepResult:
     turns: int
     idle_cpu_cores: float
     errors: list[str]
+    # Cores the rest of the host used during the step, and the 1-minute load at its start.
+    foreign_cores: float = 0.0
+    load_avg_1m: float = 0.0
+    repeats: int = 1
 
 
 async def wait_idle(sampler: TreeSampler, timeout: float) -> None:
@@ -300,6 +361,8 @@ async def run_step(
     progress: Progress,
     seed: int,
 ) -> StepResult:
+    meter = HostMeter()
+    load_at_start = os.getloadavg()[0]
     log = stack.log_path("worker")
     offset = log.stat().st_size
     idle = [s.cpu_cores for s in sampler.samples[-6:]]
@@ -353,7 +416,32 @@ async def run_step(
         turns=len(heard),
         idle_cpu_cores=idle_cpu,
         errors=errors,
+        foreign_cores=meter.foreign_cores(),
+        load_avg_1m=load_at_start,
     )
+
+
+def median_step(runs: list[StepResult]) -> StepResult:
+    """One K's repeated runs as one row: medians of the figures, failures and errors summed."""
+    if len(runs) == 1:
+        return runs[0]
+    merged: dict[str, Any] = {}
+    for name, value in asdict(runs[0]).items():
+        values = [getattr(r, name) for r in runs]
+        if name in ("failed_turns", "failed_calls", "turns"):
+            merged[name] = sum(values)
+        elif name == "errors":
+            merged[name] = [e for v in values for e in v]
+        elif name == "foreign_cores":
+            merged[name] = max(values)
+        elif isinstance(value, float | int) or value is None:
+            present = [v for v in values if v is not None]
+            merged[name] = statistics.median(present) if present else None
+        else:
+            merged[name] = value
+    merged["calls"] = runs[0].calls
+    merged["repeats"] = len(runs)
+    return StepResult(**merged)
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -448,7 +536,7 @@ def table(steps: list[StepResult]) -> str:
     head = (
         f"{'K':>3} {'p50':>6} {'p95':>6} {'ovh50':>6} {'ovh95':>6} {'fail t/c':>8} "
         f"{'join50':>7} {'join95':>7} {'cpu/call':>8} {'pss/call':>8} {'lag max':>7} "
-        f"{'eou':>5} {'w.e2e':>6} {'free':>5}"
+        f"{'eou':>5} {'w.e2e':>6} {'free':>5} {'others':>6}"
     )
     rows = [head, "-" * len(head)]
     for s in steps:
@@ -458,7 +546,7 @@ def table(steps: list[StepResult]) -> str:
             f"{fmt(s.join_p50_ms):>7} {fmt(s.join_p95_ms):>7} "
             f"{fmt(s.cpu_cores_per_call, 3):>8} {fmt(s.pss_mb_per_call):>8} "
             f"{fmt(s.loop_lag_max_ms):>7} {fmt(s.worker_eou_p50_ms):>5} "
-            f"{fmt(s.worker_e2e_p50_ms):>6} {fmt(s.release_ms):>5}"
+            f"{fmt(s.worker_e2e_p50_ms):>6} {fmt(s.release_ms):>5} {fmt(s.foreign_cores, 2):>6}"
         )
     return "\n".join(rows)
 
@@ -501,6 +589,9 @@ async def sweep(
     stack: LocalStack, args: argparse.Namespace, floor_ms: float, progress: Progress
 ) -> list[StepResult]:
     worker_pid = stack.procs["worker"].pid
+    if args.worker_cpus:
+        pinned = pin_tree(worker_pid, args.worker_cpus)
+        print(f"  worker tree ({len(pinned)} processes) pinned to CPUs {sorted(args.worker_cpus)}")
     sampler = TreeSampler(worker_pid, progress)
     sampler.start()
     steps: list[StepResult] = []
@@ -519,8 +610,12 @@ async def sweep(
     ticker = asyncio.create_task(show())
     try:
         for i, k in enumerate(args.calls):
-            await wait_idle(sampler, timeout=60)
-            step = await run_step(stack, k, args.turns, floor_ms, sampler, progress, 1000 * i)
+            runs = []
+            for r in range(args.repeat):
+                await wait_idle(sampler, timeout=60)
+                seed = 1000 * i + 100 * r
+                runs.append(await run_step(stack, k, args.turns, floor_ms, sampler, progress, seed))
+            step = median_step(runs)
             steps.append(step)
             sys.stderr.write("\n")
             print(table(steps[-1:]).splitlines()[-1], flush=True)
@@ -552,8 +647,27 @@ def main() -> None:
     parser.add_argument("--png", default=str(RESULTS / "load.png"))
     parser.add_argument("--run-dir", help="keep the stack's logs and reports here")
     parser.add_argument("--label", default="", help="what this run varies (kept in the JSON)")
+    parser.add_argument(
+        "--worker-cpus", type=parse_cpus, help="pin the worker here (e.g. 1 or 2-3), rest elsewhere"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per K (medians reported)")
+    parser.add_argument(
+        "--max-load", type=float, default=0.5, help="1-minute load average a clean run starts under"
+    )
+    parser.add_argument(
+        "--max-foreign",
+        type=float,
+        default=0.2,
+        help="cores other processes may use during a step of a clean run",
+    )
     args = parser.parse_args()
     args.calls = [int(k) for k in args.calls.split(",")]
+    if args.worker_cpus:
+        others = os.sched_getaffinity(0) - args.worker_cpus
+        if not others or not args.worker_cpus <= os.sched_getaffinity(0):
+            parser.error(f"--worker-cpus must leave CPUs for the rest, of {os.cpu_count()}")
+        # Every process this benchmark starts (LiveKit, API, callers...) inherits this.
+        os.sched_setaffinity(0, others)
 
     latency = Latency(args.stt_ms / 1000, args.llm_ttft_ms / 1000, args.tts_ttfb_ms / 1000)
     config = bench_config(max(args.calls), args.set)
@@ -605,6 +719,15 @@ def main() -> None:
     measured = [s for s in steps if s.cpu_cores_per_call]
     cpu_density = 1 / measured[-1].cpu_cores_per_call if measured else None
     info["load_avg_1m_at_end"] = os.getloadavg()[0]
+    busy = [f"load average {info['load_avg_1m_at_start']:.2f} > {args.max_load} at the start"] * (
+        info["load_avg_1m_at_start"] > args.max_load
+    )
+    busy += [
+        f"K={s.calls}: other processes used {s.foreign_cores:.2f} cores"
+        for s in steps
+        if s.foreign_cores > args.max_foreign
+    ]
+    worker_cpus = sorted(args.worker_cpus or [])
     summary = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": info,
@@ -616,6 +739,14 @@ def main() -> None:
             "tts": args.tts_ttfb_ms,
         },
         "config_overrides": args.set,
+        "worker_cpus": worker_cpus,
+        "repeat": args.repeat,
+        "clean": not busy,
+        "busy": busy,
+        # Pinned: the most calls the worker's own CPUs held within the bound, per CPU.
+        "calls_per_vcpu_pinned": (
+            passing[-1].calls / len(worker_cpus) if worker_cpus and passing else None
+        ),
         "configured_wait_ms": configured_wait_ms(config),
         "max_overhead_p95_ms": args.max_overhead,
         "max_calls_within_bound": passing[-1].calls if passing else 0,
@@ -639,6 +770,15 @@ def main() -> None:
             f"CPU alone: {cpu_density:.1f} calls per vCPU "
             f"(1 / CPU per call at K={measured[-1].calls})"
         )
+    if worker_cpus and passing:
+        print(
+            f"pinned: {passing[-1].calls} calls within the bound on {len(worker_cpus)} worker "
+            f"CPU(s) = {summary['calls_per_vcpu_pinned']:.1f} calls per vCPU"
+        )
+    if busy:
+        print("NOT CLEAN (the host was busy): " + "; ".join(busy))
+    else:
+        print("clean: the host was quiet")
     print(f"elapsed {summary['elapsed_s']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,13 @@ from worker.gate import SessionGateReader, start_check
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
 from worker.phone import SIP_KIND, callee_spoke_within, forward_dtmf, wait_until_answered
-from worker.pipeline import build_session, load_vad, resolve_profile, shared_ssl_context
+from worker.pipeline import (
+    build_session,
+    load_vad,
+    resolve_profile,
+    room_options,
+    shared_ssl_context,
+)
 from worker.report import RECORDING_FILE, CallRecorder, ReportWriter, version_dimensions
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
@@ -261,6 +267,7 @@ class Call:
         await self.session.start(
             agent=first_agent(self.data),
             room=self.ctx.room,
+            room_options=room_options(self.realtime.audio),
             record=recording_options(self.recording),
         )
         if self.dispatch.phone is not None:

@@ -8,11 +8,17 @@ from typing import Any, TypeVar
 # The OpenAI SDK runs on httpx2 (in the worker lock); plain httpx is only a development tool.
 import httpx2 as httpx
 import openai as openai_sdk
-from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents import AgentSession, llm, room_io, stt, tts, vad
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from livekit.plugins import openai, silero
 
-from voice.config.schema import RealtimeSettings, VADSettings, VoiceConfig, VoiceProfile
+from voice.config.schema import (
+    AudioSettings,
+    RealtimeSettings,
+    VADSettings,
+    VoiceConfig,
+    VoiceProfile,
+)
 from worker.settings import WorkerEnv
 
 UserdataT = TypeVar("UserdataT")
@@ -66,6 +72,15 @@ def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
     }
 
 
+def room_options(audio: AudioSettings) -> room_io.RoomOptions:
+    """How the caller's audio enters the pipeline: its rate, and gain control or not."""
+    return room_io.RoomOptions(
+        audio_input=room_io.AudioInputOptions(
+            sample_rate=audio.input_sample_rate, auto_gain_control=audio.auto_gain_control
+        )
+    )
+
+
 def resolve_profile(config: VoiceConfig, name: str | None) -> VoiceProfile:
     """The named voice profile; callers check the name first (see `worker.jobs`)."""
     profiles = config.voice.voice_profiles
@@ -89,8 +104,27 @@ def stt_options(
     cfg = config.voice.providers.openai.stt
     chosen = language_override or cfg.language
     language: dict[str, Any] = {"language": chosen} if chosen else {"detect_language": True}
-    streaming: dict[str, Any] = {"use_realtime": True} if cfg.streaming else {}
+    streaming: dict[str, Any] = {}
+    if cfg.streaming:
+        streaming = {
+            "use_realtime": True,
+            "turn_detection": server_vad(config.realtime.vad),
+        }
     return {"model": cfg.model, **language, **streaming, **_client_kwargs(cfg.base_url, env)}
+
+
+def server_vad(settings: VADSettings) -> dict[str, Any]:
+    """The streaming transcriber's own end of speech, the same as the worker's VAD.
+
+    The final transcript comes only after the provider's silence window, so a longer one than
+    `vad.min_silence_duration` (the plugin's default is 350 ms) would hold every turn back.
+    """
+    return {
+        "type": "server_vad",
+        "threshold": settings.threshold,
+        "prefix_padding_ms": round(settings.prefix_padding_duration * 1000),
+        "silence_duration_ms": round(settings.min_silence_duration * 1000),
+    }
 
 
 def llm_options(config: VoiceConfig, env: WorkerEnv) -> dict[str, Any]:

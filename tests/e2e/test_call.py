@@ -12,7 +12,7 @@ import pytest
 
 from infra.local.stack import LocalStack, free_port
 from tests.support.caller import Caller, speech, wait_until
-from tests.support.fake_openai import ANSWER, GREETING, QUESTION, FakeOpenAIServer
+from tests.support.fake_openai import ANSWER, GREETING, QUESTION, REALTIME, FakeOpenAIServer
 from tests.support.stack import log_tail, poll_session, session_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
@@ -81,8 +81,15 @@ async def test_caller_hears_greeting_and_answer_and_session_ends_by_webhook(
     assert report is not None
     turns = [(t["role"], t["text"].strip()) for t in report["transcript"]]
     assert turns == [("assistant", GREETING), ("user", QUESTION), ("assistant", ANSWER)], turns
-    transcribed = [r.body["text"] for r in fake_openai.fake.of("/v1/audio/transcriptions")]
-    assert QUESTION in transcribed
+    # Transcribed while spoken (stt.streaming, the default), over OpenAI's realtime protocol;
+    # the transcriber ends speech after the worker's VAD silence (vad.min_silence_duration).
+    realtime = [r.body for r in fake_openai.fake.of(REALTIME)]
+    connects = [(r["intent"], r["model"]) for r in realtime if r["event"] == "connect"]
+    assert connects and set(connects) == {("transcription", "gpt-4o-transcribe")}, connects
+    updates = [r["session"]["audio"]["input"] for r in realtime if r["event"] == "session.update"]
+    assert {u["turn_detection"]["silence_duration_ms"] for u in updates} == {300}, updates
+    assert QUESTION in [r["text"] for r in realtime if r["event"] == "transcription"]
+    assert fake_openai.fake.of("/v1/audio/transcriptions") == []
 
 
 async def test_worker_killed_mid_call_is_redispatched_once_then_the_session_fails(

@@ -14,7 +14,8 @@ from livekit import rtc
 from tests.support.fake_openai import espeak_samples
 
 RATE = 48_000
-FRAME = RATE // 100  # 10 ms
+FRAME_MS = 10
+FRAME = RATE * FRAME_MS // 1000
 # Int16 RMS above this is the agent speaking; the decoded silence of an idle track sits near 0.
 VOICE_RMS = 300.0
 TRANSCRIPTION_TOPIC = "lk.transcription"
@@ -64,7 +65,8 @@ class Caller:
         self.identity = self.room.local_participant.identity
         for p in self.room.remote_participants.values():
             self._on_connected(p)
-        self._source = rtc.AudioSource(RATE, 1, queue_size_ms=100)
+        # One frame of queue: the time `say` returns is when the speech left, within 10 ms.
+        self._source = rtc.AudioSource(RATE, 1, queue_size_ms=FRAME_MS)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)

@@ -1,12 +1,15 @@
 """A deterministic OpenAI-compatible server for end-to-end tests: transcription, chat, speech.
 
-Run it in a thread (`FakeOpenAIServer`) or alone: `python -m tests.support.fake_openai --port N`.
+Realtime transcription (`stt.streaming`) is served over a WebSocket at `/v1/realtime`. Run it in a
+thread (`FakeOpenAIServer`) or alone: `python -m tests.support.fake_openai --port N`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import functools
 import io
 import json
@@ -15,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import wave
 from dataclasses import dataclass, field
@@ -22,13 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from aiohttp import WSMsgType, web
 
-from tests.support.servers import ServerThread
+from infra.local.stack import HOST
 
 QUESTION = "What are your opening hours?"
 GREETING = "Hello, thanks for calling. How can I help you today?"
@@ -36,6 +36,8 @@ ANSWER = "We are open nine to five."
 TTS_RATE = 24_000
 # Int16 RMS above this counts as speech; espeak-ng speech sits in the thousands, silence at 0.
 SPEECH_RMS = 200.0
+REALTIME = "/v1/realtime"
+REALTIME_RATE = 24_000  # the realtime API's PCM rate unless the session says otherwise
 
 
 @dataclass(frozen=True)
@@ -148,52 +150,69 @@ class FakeOpenAI:
         self.transcript = transcript
         self.latency = latency or Latency()
         self.requests: list[Recorded] = []
-        self.app = Starlette(
-            routes=[
-                Route("/v1/models", self.models, methods=["GET"]),
-                Route("/v1/audio/transcriptions", self.transcribe, methods=["POST"]),
-                Route("/v1/chat/completions", self.chat, methods=["POST"]),
-                Route("/v1/audio/speech", self.speech, methods=["POST"]),
+        self.app = web.Application()
+        self.app.add_routes(
+            [
+                web.get("/v1/models", self.models),
+                web.post("/v1/audio/transcriptions", self.transcribe),
+                web.post("/v1/chat/completions", self.chat),
+                web.post("/v1/audio/speech", self.speech),
+                web.get(REALTIME, self.realtime),
             ]
         )
 
     def of(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
 
-    async def models(self, request: Request) -> Response:
+    async def models(self, request: web.Request) -> web.StreamResponse:
         ids = ["gpt-4o", "gpt-4o-transcribe", "gpt-4o-mini-tts"]
-        return JSONResponse(
+        return web.json_response(
             {
                 "object": "list",
                 "data": [{"id": i, "object": "model", "owned_by": "fake"} for i in ids],
             }
         )
 
-    async def transcribe(self, request: Request) -> Response:
-        form = await request.form()
+    async def transcribe(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
         await asyncio.sleep(self.latency.stt)
         upload = form["file"]
-        audio = await upload.read() if hasattr(upload, "read") else b""
+        audio = upload.file.read() if isinstance(upload, web.FileField) else b""
         rms, seconds = wav_rms(audio)
         text = self.transcript if rms >= SPEECH_RMS else ""
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         self.requests.append(
             Recorded(
-                request.url.path,
+                request.path,
                 {**fields, "rms": rms, "seconds": seconds, "text": text},
             )
         )
-        return JSONResponse({"text": text})
+        return web.json_response({"text": text})
 
-    async def chat(self, request: Request) -> Response:
+    async def realtime(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's realtime transcription: audio in while the caller speaks, text at its end."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        query = dict(request.query)
+        self.requests.append(Recorded(request.path, {"event": "connect", **query}))
+        session = RealtimeTranscription(self, ws)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await session.handle(json.loads(msg.data))
+        finally:
+            await session.close()
+        return ws
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append(Recorded(request.url.path, body))
+        self.requests.append(Recorded(request.path, body))
         text = answer_for(body.get("messages", []))
         model = body.get("model", "gpt-4o")
         created = int(time.time())
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             payload = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion.chunk",
@@ -201,35 +220,11 @@ class FakeOpenAI:
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             }
-            return f"data: {json.dumps(payload)}\n\n"
+            return f"data: {json.dumps(payload)}\n\n".encode()
 
-        async def events() -> Any:
-            await asyncio.sleep(self.latency.llm_ttft)
-            yield chunk({"role": "assistant", "content": ""})
-            for i, word in enumerate(text.split(" ")):
-                yield chunk({"content": word if i == 0 else " " + word})
-                await asyncio.sleep(0)
-            yield chunk({}, "stop")
-            if usage:
-                tokens = len(text.split())
-                payload = {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": 10,
-                        "completion_tokens": tokens,
-                        "total_tokens": 10 + tokens,
-                    },
-                }
-                yield f"data: {json.dumps(payload)}\n\n"
-            yield "data: [DONE]\n\n"
-
+        await asyncio.sleep(self.latency.llm_ttft)
         if not body.get("stream"):
-            await asyncio.sleep(self.latency.llm_ttft)
-            return JSONResponse(
+            return web.json_response(
                 {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion",
@@ -244,26 +239,214 @@ class FakeOpenAI:
                     ],
                 }
             )
-        return StreamingResponse(events(), media_type="text/event-stream")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(chunk({"role": "assistant", "content": ""}))
+        for i, word in enumerate(text.split(" ")):
+            await resp.write(chunk({"content": word if i == 0 else " " + word}))
+        await resp.write(chunk({}, "stop"))
+        if usage:
+            tokens = len(text.split())
+            payload = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 10,
+                    "completion_tokens": tokens,
+                    "total_tokens": 10 + tokens,
+                },
+            }
+            await resp.write(f"data: {json.dumps(payload)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
 
-    async def speech(self, request: Request) -> Response:
+    async def speech(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append(Recorded(request.url.path, body))
+        self.requests.append(Recorded(request.path, body))
         audio = await asyncio.to_thread(speech_wav, str(body.get("input", "")))
         await asyncio.sleep(self.latency.tts_ttfb)
-        return Response(audio, media_type="audio/wav")
+        return web.Response(body=audio, content_type="audio/wav")
 
 
-class FakeOpenAIServer(ServerThread):
-    """`FakeOpenAI` under uvicorn in a daemon thread; `base_url` is what OPENAI_BASE_URL takes."""
+class RealtimeTranscription:
+    """One realtime transcription connection.
+
+    Like OpenAI's server VAD: speech starts at the first loud 10 ms window and stops after
+    `silence_duration_ms` of quiet; the transcript of that stretch follows `Latency.stt` later
+    (deltas, then `completed`). `input_audio_buffer.commit` ends a stretch at once (the models
+    without server VAD).
+    """
+
+    def __init__(self, fake: FakeOpenAI, ws: web.WebSocketResponse) -> None:
+        self.fake = fake
+        self.ws = ws
+        self.rate = REALTIME_RATE
+        self.silence_ms: float | None = 500.0  # None: no server VAD, the client commits
+        self.model = ""
+        self.position_ms = 0.0  # audio received so far
+        self.item: list[np.ndarray] = []  # the current speech stretch
+        self.item_id = ""
+        self.started_ms = 0.0
+        self.quiet_ms = 0.0
+        self.items = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "session.update":
+            self.configure(event.get("session") or {})
+            self.fake.requests.append(Recorded(REALTIME, {"event": "session.update", **event}))
+            await self.ws.send_json({"type": "session.updated", "session": event.get("session")})
+        elif kind == "input_audio_buffer.append":
+            audio = np.frombuffer(base64.b64decode(event.get("audio", "")), dtype=np.int16)
+            await self.push(audio)
+        elif kind == "input_audio_buffer.commit":
+            await self.commit()
+        else:
+            await self.ws.send_json(
+                {"type": "error", "error": {"message": f"unsupported event {kind!r}"}}
+            )
+
+    def configure(self, session: dict[str, Any]) -> None:
+        audio_in = (session.get("audio") or {}).get("input") or {}
+        self.rate = int((audio_in.get("format") or {}).get("rate") or self.rate)
+        self.model = str((audio_in.get("transcription") or {}).get("model") or self.model)
+        detection = audio_in.get("turn_detection")
+        self.silence_ms = (
+            None if not detection else float(detection.get("silence_duration_ms", 500))
+        )
+
+    async def push(self, audio: np.ndarray) -> None:
+        window = self.rate // 100
+        for start in range(0, audio.size, window):
+            chunk = audio[start : start + window]
+            ms = chunk.size * 1000 / self.rate
+            loud = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) >= SPEECH_RMS
+            self.position_ms += ms
+            if not self.item_id:
+                if not loud:
+                    continue
+                self.items += 1
+                self.item_id = f"item_{self.items}"
+                self.started_ms, self.quiet_ms = self.position_ms - ms, 0.0
+                await self.ws.send_json(
+                    {
+                        "type": "input_audio_buffer.speech_started",
+                        "item_id": self.item_id,
+                        "audio_start_ms": int(self.started_ms),
+                    }
+                )
+            self.item.append(chunk)
+            self.quiet_ms = 0.0 if loud else self.quiet_ms + ms
+            if self.silence_ms is not None and self.quiet_ms >= self.silence_ms:
+                await self.commit()
+
+    async def commit(self) -> None:
+        if not self.item_id:
+            return
+        item_id, samples = self.item_id, np.concatenate(self.item or [np.zeros(0, np.int16)])
+        end_ms = int(self.position_ms - self.quiet_ms)
+        self.item, self.item_id = [], ""
+        await self.ws.send_json(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "item_id": item_id,
+                "audio_end_ms": end_ms,
+            }
+        )
+        await self.ws.send_json({"type": "input_audio_buffer.committed", "item_id": item_id})
+        task = asyncio.create_task(self.transcribe(item_id, samples))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def transcribe(self, item_id: str, samples: np.ndarray) -> None:
+        await asyncio.sleep(self.fake.latency.stt)
+        values = samples.astype(np.float64)
+        rms = float(np.sqrt(np.mean(values**2))) if values.size else 0.0
+        text = self.fake.transcript if rms >= SPEECH_RMS else ""
+        self.fake.requests.append(
+            Recorded(
+                REALTIME,
+                {
+                    "event": "transcription",
+                    "model": self.model,
+                    "rms": rms,
+                    "seconds": samples.size / self.rate,
+                    "text": text,
+                },
+            )
+        )
+        prefix = "conversation.item.input_audio_transcription"
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            if text:
+                await self.ws.send_json(
+                    {"type": f"{prefix}.delta", "item_id": item_id, "delta": text}
+                )
+            await self.ws.send_json(
+                {
+                    "type": f"{prefix}.completed",
+                    "item_id": item_id,
+                    "transcript": text,
+                    "usage": {"type": "tokens", "input_tokens": 10, "output_tokens": 5},
+                }
+            )
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+class FakeOpenAIServer(threading.Thread):
+    """`FakeOpenAI` on aiohttp in a daemon thread; `base_url` is what OPENAI_BASE_URL takes."""
 
     def __init__(self, port: int, fake: FakeOpenAI | None = None) -> None:
+        super().__init__(daemon=True, name="fake-openai")
         self.fake = fake or FakeOpenAI()
-        super().__init__(self.fake.app, port, name="fake-openai")
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._halt: asyncio.Event | None = None
+        self._error: BaseException | None = None
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported by __enter__
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._halt = asyncio.Event()
+        runner = web.AppRunner(self.fake.app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, HOST, self.port).start()
+        self._ready.set()
+        try:
+            await self._halt.wait()
+        finally:
+            await runner.cleanup()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.start()
+        if not self._ready.wait(10) or self._error is not None:
+            raise RuntimeError(f"fake-openai did not start on port {self.port}: {self._error}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._halt is not None:
+            self._loop.call_soon_threadsafe(self._halt.set)
+        self.join(timeout=10)
 
 
 def main() -> None:
@@ -276,7 +459,7 @@ def main() -> None:
     args = parser.parse_args()
     latency = Latency(args.stt_ms / 1000, args.llm_ttft_ms / 1000, args.tts_ttfb_ms / 1000)
     fake = FakeOpenAI(args.transcript, latency)
-    uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning")
+    web.run_app(fake.app, host=HOST, port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from worker.pipeline import (
     build_session,
     llm_options,
     resolve_profile,
+    room_options,
     shared_ssl_context,
     stt_options,
     tts_options,
@@ -130,7 +131,7 @@ async def test_session_takes_turn_handling_and_providers_from_config() -> None:
 voice:
   providers:
     openai:
-      stt: {model: whisper-1, language: de, base_url: "http://stt.local/v1"}
+      stt: {model: whisper-1, language: de, base_url: "http://stt.local/v1", streaming: false}
       llm: {model: gpt-4o-mini, temperature: 0.2}
       tts: {model: tts-1, voice: alloy, speed: 1.0}
   voice_profiles:
@@ -243,6 +244,7 @@ voice:
     openai:
       stt: {streaming: true}
   realtime:
+    vad: {min_silence_duration: 0.3}
     turn_detection: {preemptive_generation: false, preemptive_tts: true, final_transcript_timeout: 1.5}
 """
     config = parse_config(text, "test", env={})
@@ -257,12 +259,32 @@ voice:
     assert (preemptive["enabled"], preemptive["preemptive_tts"]) == (False, True)
     assert session.options.session_close_transcript_timeout == 1.5
     assert stt_options(config, ENV)["use_realtime"] is True
+    # The transcriber ends speech after the same silence as the worker's VAD.
+    assert stt_options(config, ENV)["turn_detection"]["silence_duration_ms"] == 300
     assert session.stt.capabilities.streaming is True
     # Providers built on the process's SSL context still talk to the configured server.
     assert session.llm.provider == "127.0.0.1:9999"
 
 
-def test_by_default_generation_is_preemptive_and_transcription_is_per_utterance() -> None:
-    td = _config().realtime.turn_detection
-    assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
-    assert "use_realtime" not in stt_options(_config(), ENV)
+def test_by_default_generation_is_preemptive_and_transcription_streams() -> None:
+    for config in (_config(), parse_config("{}", "test", env={})):  # the repo's file, the schema
+        td = config.realtime.turn_detection
+        assert (td.preemptive_generation, td.preemptive_tts) == (True, False)
+        assert stt_options(config, ENV)["use_realtime"] is True
+        # The silence that ends speech is no longer than the endpointing delay.
+        assert config.realtime.vad.min_silence_duration <= td.min_endpointing_delay
+    off = "voice: {providers: {openai: {stt: {streaming: false}}}}"
+    assert "use_realtime" not in stt_options(parse_config(off, "test", env={}), ENV)
+
+
+def test_the_callers_audio_enters_at_the_configured_rate_with_gain_control_as_configured() -> None:
+    default = room_options(_config().realtime.audio).get_audio_input_options()
+    assert default is not None
+    assert (default.sample_rate, default.auto_gain_control) == (24000, True)
+    text = "voice: {realtime: {audio: {input_sample_rate: 16000, auto_gain_control: false}}}"
+    chosen = room_options(parse_config(text, "test", env={}).realtime.audio)
+    options = chosen.get_audio_input_options()
+    assert options is not None
+    assert (options.sample_rate, options.auto_gain_control) == (16000, False)
+    with pytest.raises(ValueError, match="input_sample_rate"):
+        parse_config("voice: {realtime: {audio: {input_sample_rate: 22050}}}", "test", env={})

@@ -31,8 +31,9 @@ class OpenAISTT(_Section):
     language: str | None = None
     base_url: str | None = None
     # Stream audio to the realtime transcription API while the caller speaks, instead of one
-    # request per utterance after it ends. Needs a provider that serves it (OpenAI does).
-    streaming: bool = False
+    # request per utterance after it ends (measured: docs/performance.md). Needs a provider that
+    # serves it (OpenAI does); false for a server with only /audio/transcriptions.
+    streaming: bool = True
 
 
 class OpenAILLM(_Section):
@@ -69,7 +70,9 @@ class VADSettings(_Section):
     threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     min_speech_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.1
     max_speech_duration: Annotated[float, Field(gt=0.0, le=600.0)] = 30.0
-    min_silence_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.55
+    # No longer than turn_detection.min_endpointing_delay, which is what guards the caller's
+    # pauses: a longer silence only delays every turn (measured: docs/performance.md).
+    min_silence_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.3
     prefix_padding_duration: Annotated[float, Field(ge=0.0, le=5.0)] = 0.5
 
 
@@ -152,6 +155,10 @@ class AgentSettings(_Section):
 class AudioSettings(_Section):
     enable_thinking_sound: bool = True
     thinking_volume: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    # The rate the caller's audio is brought to for the VAD and the STT (Silero runs at 16 kHz).
+    input_sample_rate: Literal[16000, 24000, 48000] = 24000
+    # WebRTC's automatic gain control on the caller's audio, every 10 ms frame.
+    auto_gain_control: bool = True
 
 
 class LimitSettings(_Section):
