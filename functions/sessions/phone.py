@@ -298,5 +298,5 @@ class PhoneService:
             people = await self.rooms.list_participants(room_name)
         except StoreUnavailable:
             return
-        if any(is_agent for _, is_agent in people):
+        if any(p.is_agent for p in people):
             self.store.mark_agent_joined(session_id, at)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.domain.errors import ConfigUnavailable, NotFound
+from functions.domain.events import Participant
 from functions.domain.models import (
     Backlog,
     IdempotencyClaim,
@@ -230,6 +231,25 @@ class SessionService:
         return "failed" if changed else "unchanged"
 
     @translated
+    async def activate(self, rec: SessionRecord, joined_at: datetime) -> bool:
+        """pending -> active for a caller found in the room (their join webhook was lost)."""
+        expires = joined_at + timedelta(seconds=rec.max_session_duration)
+        changed = self._store.mark_active(rec.session_id, joined_at, expires)
+        if changed:
+            logger.warning(
+                "caller found in the room without a join webhook: session activated",
+                extra={"session_id": rec.session_id, "room": rec.room_name},
+            )
+        return changed
+
+    async def participants(self, rec: SessionRecord) -> list[Participant] | None:
+        """Who is in the session's room now, or None when LiveKit cannot be reached."""
+        try:
+            return await self._rooms.list_participants(rec.room_name)
+        except StoreUnavailable:
+            return None
+
+    @translated
     async def retry_room_delete(self, rec: SessionRecord) -> bool:
         try:
             await self._rooms.delete_room(rec.room_name)
@@ -245,15 +265,15 @@ class SessionService:
         """Up to `limit` sessions the reaper should look at, optionally only those due `before`."""
         return list(self._store.backlog(backlog, before=before, limit=limit))
 
-    async def live_room_names(self) -> set[str] | None:
-        """The rooms LiveKit has now, or None when it cannot be reached."""
+    async def live_rooms(self) -> dict[str, int] | None:
+        """The rooms LiveKit has now and how many are in each, or None when it cannot be reached."""
         try:
-            return set(await self._rooms.list_room_names())
+            return await self._rooms.list_rooms()
         except StoreUnavailable:
             return None
 
     async def health(self) -> Health:
-        rooms = await self.live_room_names()
+        rooms = await self.live_rooms()
         try:
             live: int | None = self._store.count_live()
         except StoreUnavailable:

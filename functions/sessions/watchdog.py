@@ -59,7 +59,7 @@ class AgentWatchdog:
         except StoreUnavailable:
             participants = None
         if participants is not None:
-            if any(is_agent for _, is_agent in participants):
+            if any(p.is_agent for p in participants):
                 return "agent_joined"  # its webhook is late
             if not participants:
                 return "caller_gone"  # room_finished / participant_left end the session
