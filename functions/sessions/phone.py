@@ -54,8 +54,10 @@ class NewCall:
     agent_type: AgentType | None = None
     instructions: str | None = None
     greeting: str | None = None
-    variables: dict[str, Any] | None = None
+    variables: dict[str, str] | None = None
+    language: str | None = None
     voice_profile: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 def callee_identity(session_id: str) -> str:
@@ -119,10 +121,17 @@ class PhoneService:
         realtime = steps.require_enabled(loaded.config.voice)
         telephony = require_telephony(realtime)
         caller_id = self._caller_id(telephony, req.to)
-        metadata = steps.checked_metadata(
-            NewSession(voice_profile=req.voice_profile, metadata=req.variables),
-            loaded.config.voice,
+        # The same checks and choices as a web session's: one path for per-call overrides.
+        choices = NewSession(
+            voice_profile=req.voice_profile,
+            metadata=req.metadata,
+            instructions=req.instructions,
+            greeting=req.greeting,
+            variables=req.variables,
+            language=req.language,
         )
+        metadata = steps.checked_metadata(choices, loaded.config.voice)
+        overrides = steps.checked_overrides(choices, realtime)
         session_id = str(uuid.uuid4())
         dispatch = DispatchMetadata(
             session_id=session_id,
@@ -130,9 +139,8 @@ class PhoneService:
             initial_greeting=True,
             voice_profile=req.voice_profile,
             metadata=metadata,
-            instructions=req.instructions,
-            greeting=req.greeting,
             phone=PhoneLeg(direction="outbound", number=caller_id, remote=req.to),
+            **overrides.model_dump(),
         )
         now = self.clock()
         rec = steps.pending_record(user_id, dispatch, loaded, now).model_copy(

@@ -144,7 +144,8 @@ class AgentSettings(_Section):
     specialists: list[Specialist] = []
     # MCP servers the single agent (or the router itself) may use.
     tools: list[str] = []
-    # Whether POST /session may send instructions, greeting, variables and language per call.
+    # Whether POST /session and POST /call may send instructions, greeting, variables and
+    # language per call.
     allow_overrides: bool = True
 
 
