@@ -105,9 +105,7 @@ class SessionService:
         dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides)
         record = steps.pending_record(user_id, dispatch, loaded, self._clock())
         if self._admission is not None:
-            self._admission.admit(
-                realtime.admission, record.created_at, realtime.worker.agent_name
-            )
+            self._admission.admit(realtime.admission, record.created_at, realtime.worker.agent_name)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
         held = create_claimed(
             self._store,
