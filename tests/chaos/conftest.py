@@ -27,9 +27,12 @@ from infra.local.stack import LocalStack, StackOptions
 from tests.support.ecs_agent import EcsAgent, serve_ecs_agent
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.stack import API
+from tests.support.tools import missing_tool
 from tests.support.webhook_relay import WebhookRelay
 
-RESULTS = ROOT / "bench" / "results" / "chaos.json"
+# `make chaos` records the figures in bench/results/chaos.json (CHAOS_RESULTS); any other run,
+# `make test` included, writes them under build/ so the work tree stays clean.
+RESULTS = Path(os.environ.get("CHAOS_RESULTS") or ROOT / "build" / "chaos.json")
 # Short enough that "within one reaper pass" is seconds, long enough not to starve 2 cores.
 REAPER_INTERVAL = 8.0
 CONFIG_URI = f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}"
@@ -46,7 +49,7 @@ class Secrets:
 
 @dataclass
 class Figures:
-    """What each scenario measured; written to bench/results/chaos.json when the module ends."""
+    """What each scenario measured; written to RESULTS when the module ends."""
 
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -159,7 +162,7 @@ def chaos(
     fake_openai: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Chaos]:
     if find_livekit_server() is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+        missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     keys = Secrets()
     figures = Figures()
     with EcsAgentThread() as ecs:

@@ -1,6 +1,6 @@
 """Faults on the real local stack during live calls; every scenario ends with the invariant check.
 
-Each scenario prints, and records in bench/results/chaos.json, how long it took until every
+Each scenario prints, and records (bench/results/chaos.json under `make chaos`), how long it took until every
 affected session was consistent again. Nothing here asserts on a time.
 """
 

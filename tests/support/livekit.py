@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from livekit import api, rtc
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from infra.local.livekit import find_livekit_server, livekit_yaml
 from infra.local.stack import HOST, free_port
+from tests.support.tools import missing_tool
 
 
 @dataclass
@@ -71,7 +71,7 @@ class SilentCaller:
 def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:
     binary = find_livekit_server()
     if binary is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+        missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     port, tcp, udp = free_port(), free_port(), free_port()
     cfg = tmp / "livekit.yaml"
     cfg.write_text(livekit_yaml(port, tcp, udp, webhook_url=webhook_url, log_level="warn"))
