@@ -47,15 +47,28 @@ class Secrets:
     livekit_secret: str = field(default_factory=lambda: "lk-chaos-" + secrets.token_hex(20))
 
 
+# Runs of each timed scenario: one in `make test`, five under `make chaos` for the figures.
+RUNS = int(os.environ.get("CHAOS_RUNS") or 1)
+# Per run, one list each (see the issue's format): from the fault to the caller hearing an agent
+# again, until every session is consistent, and the AWS stall's slowest API answer.
+PER_RUN = ("caller_back_s", "consistent_s", "slowest_response_s")
+
+
 @dataclass
 class Figures:
     """What each scenario measured; written to RESULTS when the module ends."""
 
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load_before: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
     def record(self, scenario: str, **figures: Any) -> None:
         rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
-        self.scenarios[scenario] = rounded
+        entry = self.scenarios.setdefault(scenario, {})
+        for key, value in rounded.items():
+            if key in PER_RUN:
+                entry.setdefault(key, []).append(value)
+            else:
+                entry[key] = value
         print(f"\n[chaos] {scenario}: {rounded}")
 
     def write(self, path: Path = RESULTS) -> None:
@@ -68,6 +81,11 @@ class Figures:
                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"Python {platform.python_version()}",
+                    "load_average_1_5_15": {
+                        "before": [round(x, 2) for x in self.load_before],
+                        "after": [round(x, 2) for x in os.getloadavg()],
+                    },
+                    "runs_per_scenario": RUNS,
                     "reaper_interval_seconds": REAPER_INTERVAL,
                     "scenarios": merged,
                 },
