@@ -139,6 +139,15 @@ async def _recover_missing_agent(sweep: Sweep, rec: SessionRecord) -> Counter | 
     if missing_since is None or missing_since > sweep.now - AGENT_JOIN_GRACE:
         return None
     reason = "agent_lost" if rec.agent_left_at else "agent_never_joined"
+    if not rec.agent_left_at:
+        # Its join webhook may be what was lost: an agent in the room is never sent a second.
+        people = await sweep.sessions.participants(rec)
+        if people is None:
+            return None
+        agents = [p for p in people if p.is_agent]
+        if agents:
+            await sweep.sessions.agent_found(rec, agents[0].joined_at or sweep.now)
+            return None
     action = await sweep.sessions.recover_agent(rec, sweep.now, reason)
     if action == "redispatched":
         return "agents_redispatched"

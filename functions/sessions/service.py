@@ -26,7 +26,6 @@ from functions.sessions.ports import JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
-from voice.metadata import DispatchMetadata
 
 Clock = Callable[[], datetime]
 
@@ -210,15 +209,10 @@ class SessionService:
         """A live call without its agent: re-dispatch while the budget lasts, else fail it."""
         log = {"session_id": rec.session_id, "room": rec.room_name, "reason": reason}
         if self._store.record_agent_left(rec.session_id, at, self._max_redispatch):
-            dispatch = DispatchMetadata(
-                session_id=rec.session_id,
-                agent_type=rec.agent_type,
-                # The caller has already been greeted (or is mid-call): no second greeting.
-                initial_greeting=False,
-                voice_profile=rec.voice_profile,
-                metadata=rec.metadata,
-                **rec.overrides.model_dump(),
-            )
+            # An agent that was there has greeted (or was mid-call): no second greeting. One that
+            # never came (its dispatch found no registered worker) still owes it.
+            greet = rec.initial_greeting and rec.agent_joined_at is None
+            dispatch = steps.redispatch_for(rec, greet=greet)
             agent_name = self.loaded_config().config.realtime.worker.agent_name
             try:
                 await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
@@ -241,6 +235,11 @@ class SessionService:
                 extra={"session_id": rec.session_id, "room": rec.room_name},
             )
         return changed
+
+    @translated
+    async def agent_found(self, rec: SessionRecord, joined_at: datetime) -> bool:
+        """Records an agent found in the room whose join webhook was lost."""
+        return self._store.mark_agent_joined(rec.session_id, joined_at)
 
     async def participants(self, rec: SessionRecord) -> list[Participant] | None:
         """Who is in the session's room now, or None when LiveKit cannot be reached."""

@@ -163,3 +163,46 @@ def test_without_livekit_a_pending_session_expires_only_when_no_call_could_still
     assert reap(later=timedelta(seconds=61))["ReaperExpired"] == 1
     st = status(control_plane, s["session_id"])
     assert (st["status"], st["end_reason"]) == ("expired", "never_joined")
+
+
+def dispatched(server: LiveKitServer, room: str) -> list[dict]:
+    """The metadata of every agent dispatch LiveKit holds for `room`."""
+    import json
+
+    async def read() -> list[dict]:
+        async with server.api() as lk:
+            return [json.loads(d.metadata) for d in await lk.agent_dispatch.list_dispatch(room)]
+
+    return asyncio.run(read())
+
+
+@pytest.mark.livekit
+def test_an_agent_that_never_came_is_sent_again_with_the_greeting_and_the_calls_choices(
+    control_plane: ControlPlane,
+    livekit_server: LiveKitServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caller: SilentCaller,
+) -> None:
+    from functions.sessions.reaper import AGENT_JOIN_GRACE, CLOCK_SKEW
+
+    use(monkeypatch, tmp_path, livekit_server.url, join_timeout=2)
+    choices = {
+        "greeting": "Hi {{name}}, this is the bakery.",
+        "variables": {"name": "Dana"},
+        "language": "de",
+    }
+    r = invoke("POST", f"{BASE}/session", headers=control_plane.headers(), json=choices)
+    assert r.status == 201, r.body
+    s = r.body
+    # No worker anywhere: LiveKit drops the token's dispatch, as after a LiveKit restart.
+    caller.join(s["url"], s["token"])
+    wait_until_past(s["join_by"])
+    assert reap()["ReaperActivated"] == 1
+    assert reap(later=AGENT_JOIN_GRACE + CLOCK_SKEW)["ReaperAgentsRedispatched"] == 1
+    sent = dispatched(livekit_server, s["room_name"])
+    assert len(sent) == 2  # the token's and the reaper's
+    for metadata in sent:
+        # Nobody greeted this caller yet: the agent sent again still owes the greeting.
+        assert metadata["initial_greeting"] is True, metadata
+        assert {k: metadata.get(k) for k in choices} == choices
