@@ -89,7 +89,7 @@ e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only 
 
 .PHONY: chaos audit api-load
 chaos: install livekit-server e2e-deps ## the chaos suite alone (faults during live calls); figures in bench/results/chaos.json
-	$(BIN)/pytest -q -s tests/chaos
+	CHAOS_RESULTS=$(CURDIR)/bench/results/chaos.json CHAOS_RUNS=$${CHAOS_RUNS:-5} $(BIN)/pytest -q -s tests/chaos
 
 audit: install ## the invariant check against $$AWS_ENDPOINT_URL / $$LIVEKIT_URL (exit 1 when violated)
 	$(BIN)/python -m functions.audit

@@ -30,6 +30,7 @@ from functions.store.dynamo import (
     FleetStore,
     SessionStore,
 )
+from functions.store.dynamo.deadline import budgeted
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
@@ -56,20 +57,27 @@ class Container:
     watchdog: AgentWatchdog | None = None
 
 
+# One DynamoDB attempt takes at most this long (connect + read); a request's budget
+# (Settings.dynamo_budget_seconds) never starts one it cannot wait out.
+_CONNECT_TIMEOUT = 1.0
+_READ_TIMEOUT = 1.0
+
+
 def dynamodb_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    # Short timeouts and few retries: a slow table should become a 503, not a Lambda timeout.
-    # A stalled table costs at most 2 attempts x (1 s + 2 s) per call (standard mode counts the
-    # first attempt; legacy mode's max_attempts=3 meant 4 attempts, 20 s with a 5 s read timeout,
-    # past the API function's 15 s timeout).
-    return boto3.client(
+    # Short timeouts and one retry: a slow table should become a 503, not a Lambda timeout.
+    # Standard mode counts the first attempt (legacy mode's max_attempts=3 meant 4 attempts).
+    client = boto3.client(
         "dynamodb",
         config=Config(
-            connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+            connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
+            retries={"mode": "standard", "max_attempts": 2},
         ),
     )
+    return budgeted(client, _CONNECT_TIMEOUT + _READ_TIMEOUT)
 
 
 def sqs_client() -> Any:

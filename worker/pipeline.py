@@ -46,8 +46,9 @@ def turn_handling(realtime: RealtimeSettings) -> TurnHandlingOptions:
     td = realtime.turn_detection
     detection: TurnDetectionMode
     if not td.enabled:
-        # Turns are then committed by the application only (no automatic end of turn).
-        detection = "manual"
+        # The reference's meaning: no end-of-turn detector, a turn ends on the VAD's silence.
+        # Never "manual": nothing here ends turns by hand, so the agent would greet and go deaf.
+        detection = "vad"
     elif td.mode == "model":
         from livekit.agents import inference
 

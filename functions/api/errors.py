@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.domain.errors import DomainError
 from functions.observability import logger
+from functions.store.dynamo.deadline import dynamo_budget
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -90,6 +91,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
+
+
+class DynamoDeadline:
+    """Gives each request one DynamoDB budget: past it, the request answers 503 at once."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with dynamo_budget(self.seconds):
+            await self.app(scope, receive, send)
 
 
 class BodySizeLimit:

@@ -23,24 +23,12 @@ VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]
 VariableValue = Annotated[str, StringConstraints(max_length=500)]
 
 
-class SessionCreate(BaseModel):
+class CallChoices(BaseModel):
+    """Per-call choices POST /session and POST /call both take, with the same caps and rules
+    (`voice.realtime.agent.allow_overrides: false` refuses them on both)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    agent_type: AgentType | None = Field(
-        default=None, description="smart_router or single_agent; default from config"
-    )
-    initial_greeting: bool | None = Field(
-        default=None, description="the agent speaks first; default from config"
-    )
-    voice_profile: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="a profile named in voice.voice_profiles (GET /config lists them)",
-    )
-    metadata: dict[str, Any] | None = Field(
-        default=None, description="small JSON object passed to the agent (size-capped)"
-    )
     instructions: str | None = Field(
         default=None,
         min_length=1,
@@ -62,6 +50,24 @@ class SessionCreate(BaseModel):
         default=None,
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
         description="the caller's language for speech recognition, e.g. en, de, pt-BR",
+    )
+
+
+class SessionCreate(CallChoices):
+    agent_type: AgentType | None = Field(
+        default=None, description="smart_router or single_agent; default from config"
+    )
+    initial_greeting: bool | None = Field(
+        default=None, description="the agent speaks first; default from config"
+    )
+    voice_profile: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="a profile named in voice.voice_profiles (GET /config lists them)",
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="small JSON object passed to the agent (size-capped)"
     )
     record: bool | None = Field(
         default=None,
@@ -234,28 +240,17 @@ class WebhookDeliveries(BaseModel):
     deliveries: list[WebhookDeliveryPublic] = Field(description="every attempt, oldest first")
 
 
-class CallCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CallCreate(CallChoices):
     to: str = Field(
         min_length=3,
         max_length=300,
         description="the number to call in E.164 (+15550123); the local stack also takes sip:user@host:port",
     )
     agent_type: AgentType | None = Field(default=None, description="default from config")
-    instructions: str | None = Field(
-        # Sized so a body at every field's maximum stays under the API's 16 KB body cap.
-        default=None,
-        max_length=1500,
-        description="the agent's instructions for this call",
-    )
-    greeting: str | None = Field(
-        default=None, max_length=500, description="how the agent opens once the callee is there"
-    )
-    variables: dict[str, Any] | None = Field(
-        default=None, description="small JSON object the agent is told about (size-capped)"
-    )
     voice_profile: str | None = Field(default=None, min_length=1, max_length=64)
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="small JSON object passed to the agent (size-capped)"
+    )
     agent_id: AgentIdField | None = Field(default=None, description=AGENT_ID_DOC)
     agent_version: int | None = Field(default=None, ge=1, description=AGENT_VERSION_DOC)
     end_user_id: EndUserId | None = Field(default=None, description=END_USER_DOC)

@@ -52,8 +52,20 @@ class FleetAtCapacity(DomainError, status_code=503, code="fleet_at_capacity"):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class AgentNotServed(DomainError, status_code=503, code="agent_not_served"):
+    """Workers are running, but none under the agent name the config dispatches to."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class DependencyUnavailable(DomainError, status_code=503, code="dependency_unavailable"):
-    """The table or LiveKit cannot be reached; retrying later helps."""
+    """The table or LiveKit cannot be reached; retrying after `Retry-After` seconds helps."""
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ConfigUnavailable(DomainError, status_code=503, code="config_invalid"):

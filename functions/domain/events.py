@@ -32,6 +32,24 @@ class EventOutcome:
     action: str
 
 
+class Participant(BaseModel):
+    """Someone in a LiveKit room as the room service lists them: an agent, or a caller (app user
+    or phone), and when they joined."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identity: str
+    is_agent: bool = False
+    joined_at: datetime | None = None
+    # A phone participant's `sip.callStatus` ("dialing", "ringing", "active", ...); None otherwise.
+    call_status: str | None = None
+
+    @property
+    def is_caller(self) -> bool:
+        """A person on the call: not the agent, and not a phone that is still ringing."""
+        return not self.is_agent and self.call_status in (None, "active")
+
+
 class AgentCheck(BaseModel):
     """A delayed look at a joined call: has its agent arrived? `attempt` 0 is the first look."""
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functions.domain.audit import AuditReport, Finding, FindingKind, UserCounter
 from functions.domain.models import SessionRecord, SessionStatus
 from functions.sessions.ports import AuditStorage, Rooms, SessionStorage
-from functions.sessions.reaper import ROOM_GONE_GRACE
+from functions.sessions.reaper import CLOCK_SKEW
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
@@ -30,7 +30,7 @@ def join_deadline(rec: SessionRecord) -> datetime:
 def room_deadline(rec: SessionRecord) -> datetime:
     if rec.status is SessionStatus.PENDING:
         return join_deadline(rec)
-    return (rec.joined_at or rec.created_at) + ROOM_GONE_GRACE
+    return (rec.joined_at or rec.created_at) + CLOCK_SKEW
 
 
 class Auditor:
@@ -52,7 +52,7 @@ class Auditor:
     async def run(self, *, repair: bool) -> AuditReport:
         now = self._clock()
         # Rooms first: a session created after this read cannot look like it lost its room.
-        rooms = await self._sessions.live_room_names()
+        rooms = await self._sessions.live_rooms()
         counters = {c.user_id: c for c in self._audit.counters()}
         live = list(self._audit.live_sessions())
         findings = self._check_counters(counters, live, now, repair)

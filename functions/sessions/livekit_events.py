@@ -98,7 +98,7 @@ class LiveKitEventService:
             participants = await self.rooms.list_participants(rec.room_name)
         except StoreUnavailable:
             participants = None
-        callers = [p for p in participants or [] if not p[1]]
+        callers = [p for p in participants or [] if not p.is_agent]
         if participants is not None and not callers:
             # The caller is gone too: the room closes and room_finished ends the session.
             return EventOutcome(rec.session_id, "unchanged")

@@ -125,6 +125,22 @@ def dispatch_for(
     )
 
 
+def redispatch_for(rec: SessionRecord, *, greet: bool) -> DispatchMetadata:
+    """What an agent sent into a live session again is told: everything its first dispatch
+    carried (per-call overrides and the phone leg included), greeting only if `greet`."""
+    return DispatchMetadata(
+        session_id=rec.session_id,
+        agent_type=rec.agent_type,
+        initial_greeting=greet,
+        voice_profile=rec.voice_profile,
+        metadata=rec.metadata,
+        phone=rec.phone,
+        agent_id=rec.agent_id,
+        agent_version=rec.agent_version,
+        **rec.overrides.model_dump(),
+    )
+
+
 def pending_record(
     user_id: str,
     dispatch: DispatchMetadata,

@@ -52,11 +52,13 @@ class NewCall:
     agent_type: AgentType | None = None
     instructions: str | None = None
     greeting: str | None = None
-    variables: dict[str, Any] | None = None
+    variables: dict[str, str] | None = None
+    language: str | None = None
     voice_profile: str | None = None
     agent_id: str | None = None
     agent_version: int | None = None
     end_user_id: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 def callee_identity(session_id: str) -> str:
@@ -125,9 +127,17 @@ class PhoneService:
         realtime = steps.require_enabled(voice)
         telephony = require_telephony(realtime)
         caller_id = self._caller_id(telephony, req.to)
-        metadata = steps.checked_metadata(
-            NewSession(voice_profile=req.voice_profile, metadata=req.variables), voice
+        # The same checks and choices as a web session's: one path for per-call overrides.
+        choices = NewSession(
+            voice_profile=req.voice_profile,
+            metadata=req.metadata,
+            instructions=req.instructions,
+            greeting=req.greeting,
+            variables=req.variables,
+            language=req.language,
         )
+        metadata = steps.checked_metadata(choices, voice)
+        overrides = steps.checked_overrides(choices, realtime)
         session_id = str(uuid.uuid4())
         dispatch = DispatchMetadata(
             session_id=session_id,
@@ -135,11 +145,10 @@ class PhoneService:
             initial_greeting=True,
             voice_profile=req.voice_profile,
             metadata=metadata,
-            instructions=req.instructions,
-            greeting=req.greeting,
             phone=PhoneLeg(direction="outbound", number=caller_id, remote=req.to),
             agent_id=None if chosen is None else chosen.agent_id,
             agent_version=None if chosen is None else chosen.version,
+            **overrides.model_dump(),
         )
         now = self.clock()
         rec = steps.pending_record(user_id, dispatch, loaded, now, req.end_user_id).model_copy(
@@ -303,5 +312,5 @@ class PhoneService:
             people = await self.rooms.list_participants(room_name)
         except StoreUnavailable:
             return
-        if any(is_agent for _, is_agent in people):
+        if any(p.is_agent for p in people):
             self.store.mark_agent_joined(session_id, at)

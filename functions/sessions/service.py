@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.agents.traffic import sticky_key
 from functions.domain.agents import ChosenVersion
 from functions.domain.errors import ConfigUnavailable, InvalidRequest, NotFound
+from functions.domain.events import Participant
 from functions.domain.models import (
     Backlog,
     IdempotencyClaim,
@@ -27,7 +28,6 @@ from functions.sessions.ports import AgentVersions, JoinTokens, Reports, Rooms, 
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
-from voice.metadata import DispatchMetadata
 
 Clock = Callable[[], datetime]
 
@@ -114,7 +114,7 @@ class SessionService:
             user_id, dispatch, loaded, self._clock(), end_user_id=req.end_user_id
         )
         if self._admission is not None:
-            self._admission.admit(realtime.admission, record.created_at)
+            self._admission.admit(realtime.admission, record.created_at, realtime.worker.agent_name)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
         held = create_claimed(
             self._store,
@@ -233,18 +233,10 @@ class SessionService:
         """A live call without its agent: re-dispatch while the budget lasts, else fail it."""
         log = {"session_id": rec.session_id, "room": rec.room_name, "reason": reason}
         if self._store.record_agent_left(rec.session_id, at, self._max_redispatch):
-            dispatch = DispatchMetadata(
-                session_id=rec.session_id,
-                agent_type=rec.agent_type,
-                # The caller has already been greeted (or is mid-call): no second greeting.
-                initial_greeting=False,
-                voice_profile=rec.voice_profile,
-                metadata=rec.metadata,
-                **rec.overrides.model_dump(),
-                # The call keeps the agent version it started with.
-                agent_id=rec.agent_id,
-                agent_version=rec.agent_version,
-            )
+            # An agent that was there has greeted (or was mid-call): no second greeting. One that
+            # never came (its dispatch found no registered worker) still owes it.
+            greet = rec.initial_greeting and rec.agent_joined_at is None
+            dispatch = steps.redispatch_for(rec, greet=greet)
             agent_name = self.loaded_config().config.realtime.worker.agent_name
             try:
                 await self._rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())
@@ -255,6 +247,30 @@ class SessionService:
         changed = await self.finish(rec, SessionStatus.FAILED, reason, delete_room=True)
         logger.error("agent missing and not re-dispatched: session failed", extra=log)
         return "failed" if changed else "unchanged"
+
+    @translated
+    async def activate(self, rec: SessionRecord, joined_at: datetime) -> bool:
+        """pending -> active for a caller found in the room (their join webhook was lost)."""
+        expires = joined_at + timedelta(seconds=rec.max_session_duration)
+        changed = self._store.mark_active(rec.session_id, joined_at, expires)
+        if changed:
+            logger.warning(
+                "caller found in the room without a join webhook: session activated",
+                extra={"session_id": rec.session_id, "room": rec.room_name},
+            )
+        return changed
+
+    @translated
+    async def agent_found(self, rec: SessionRecord, joined_at: datetime) -> bool:
+        """Records an agent found in the room whose join webhook was lost."""
+        return self._store.mark_agent_joined(rec.session_id, joined_at)
+
+    async def participants(self, rec: SessionRecord) -> list[Participant] | None:
+        """Who is in the session's room now, or None when LiveKit cannot be reached."""
+        try:
+            return await self._rooms.list_participants(rec.room_name)
+        except StoreUnavailable:
+            return None
 
     @translated
     async def retry_room_delete(self, rec: SessionRecord) -> bool:
@@ -272,15 +288,15 @@ class SessionService:
         """Up to `limit` sessions the reaper should look at, optionally only those due `before`."""
         return list(self._store.backlog(backlog, before=before, limit=limit))
 
-    async def live_room_names(self) -> set[str] | None:
-        """The rooms LiveKit has now, or None when it cannot be reached."""
+    async def live_rooms(self) -> dict[str, int] | None:
+        """The rooms LiveKit has now and how many are in each, or None when it cannot be reached."""
         try:
-            return set(await self._rooms.list_room_names())
+            return await self._rooms.list_rooms()
         except StoreUnavailable:
             return None
 
     async def health(self) -> Health:
-        rooms = await self.live_room_names()
+        rooms = await self.live_rooms()
         try:
             live: int | None = self._store.count_live()
         except StoreUnavailable:

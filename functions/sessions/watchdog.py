@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from functions.domain.events import AgentCheck
 from functions.domain.models import SessionRecord, SessionStatus
 from functions.observability import logger
+from functions.sessions.new_session import redispatch_for
 from functions.sessions.ports import AgentCheckQueue, Rooms, SessionStorage
 from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
-from voice.metadata import DispatchMetadata
 
 # The data topic on which the control plane tells the caller about its session (the playground
 # listens on it).
@@ -59,7 +59,7 @@ class AgentWatchdog:
         except StoreUnavailable:
             participants = None
         if participants is not None:
-            if any(is_agent for _, is_agent in participants):
+            if any(p.is_agent for p in participants):
                 return "agent_joined"  # its webhook is late
             if not participants:
                 return "caller_gone"  # room_finished / participant_left end the session
@@ -85,16 +85,8 @@ class AgentWatchdog:
 
     async def _dispatch(self, rec: SessionRecord, number: int) -> None:
         log = {"session_id": rec.session_id, "room": rec.room_name, "dispatch": number}
-        dispatch = DispatchMetadata(
-            session_id=rec.session_id,
-            agent_type=rec.agent_type,
-            # No agent has spoken yet: the greeting is still owed.
-            initial_greeting=rec.initial_greeting,
-            voice_profile=rec.voice_profile,
-            metadata=rec.metadata,
-            agent_id=rec.agent_id,
-            agent_version=rec.agent_version,
-        )
+        # No agent has spoken yet: the greeting is still owed.
+        dispatch = redispatch_for(rec, greet=rec.initial_greeting)
         agent_name = self.sessions.loaded_config().config.realtime.worker.agent_name
         try:
             await self.rooms.dispatch_agent(rec.room_name, agent_name, dispatch.to_json())

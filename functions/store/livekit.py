@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.domain.events import RoomEvent
+from functions.domain.events import Participant, RoomEvent
 from functions.domain.models import JoinTokenRequest
 from functions.store.errors import Rejected, StoreUnavailable
 
@@ -122,7 +122,8 @@ class LiveKitRooms:
     def _client(self) -> Any:
         return livekit_api(self._creds, self._timeout)
 
-    async def list_room_names(self) -> list[str]:
+    async def list_rooms(self) -> dict[str, int]:
+        """Every room LiveKit has, with how many participants are in it."""
         from livekit import api
 
         try:
@@ -130,7 +131,7 @@ class LiveKitRooms:
                 resp = await lk.room.list_rooms(api.ListRoomsRequest())
         except Exception as exc:
             raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
-        return [room.name for room in resp.rooms]
+        return {room.name: room.num_participants for room in resp.rooms}
 
     async def delete_room(self, room_name: str) -> None:
         """Deletes a room; a room that does not exist counts as deleted."""
@@ -146,8 +147,8 @@ class LiveKitRooms:
         except Exception as exc:
             raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
 
-    async def list_participants(self, room_name: str) -> list[tuple[str, bool]]:
-        """(identity, is_agent) of everyone in the room; an unknown room has nobody."""
+    async def list_participants(self, room_name: str) -> list[Participant]:
+        """Everyone in the room; an unknown room has nobody."""
         from livekit import api
 
         try:
@@ -160,7 +161,17 @@ class LiveKitRooms:
         except Exception as exc:
             raise StoreUnavailable(f"LiveKit is unreachable: {type(exc).__name__}") from exc
         agent_kind = api.ParticipantInfo.Kind.AGENT
-        return [(p.identity, p.kind == agent_kind) for p in resp.participants]
+        return [
+            Participant(
+                identity=p.identity,
+                is_agent=p.kind == agent_kind,
+                joined_at=_joined_at(p.joined_at_ms or p.joined_at * 1000),
+                call_status=p.attributes.get("sip.callStatus")
+                if p.kind == api.ParticipantInfo.Kind.SIP
+                else None,
+            )
+            for p in resp.participants
+        ]
 
     async def dispatch_agent(self, room_name: str, agent_name: str, metadata: str) -> None:
         from livekit import api
@@ -206,6 +217,10 @@ class LiveKitRooms:
                 )
         except Exception as exc:
             raise StoreUnavailable(f"LiveKit did not take the data message: {exc}") from exc
+
+
+def _joined_at(epoch_ms: int) -> datetime | None:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else None
 
 
 def livekit_api(creds: LiveKitCredentials, timeout_seconds: float) -> Any:

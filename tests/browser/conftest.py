@@ -15,6 +15,7 @@ from tests.browser.chromium import Chromium, find_chromium
 from tests.support.config_files import config_with
 from tests.support.fake_openai import QUESTION, FakeOpenAIServer, espeak_samples, to_wav
 from tests.support.stack import stack_with_fake_models
+from tests.support.tools import missing_tool
 from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
 
 if TYPE_CHECKING:
@@ -35,21 +36,21 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chromium_binary() -> str:
     binary = find_chromium()
     if binary is None:
-        pytest.skip("no chromium: run `make browser-deps` (Debian's chromium package)")
+        missing_tool("no chromium: run `make browser-deps` (Debian's chromium package)")
     return binary
 
 
 @pytest.fixture(scope="module")
 def playground_built() -> None:
     if not (LIVEKIT_CLIENT / "livekit-client.umd.js").is_file():
-        pytest.skip("the playground's livekit-client is not installed: run `make playground`")
+        missing_tool("the playground's livekit-client is not installed: run `make playground`")
 
 
 @pytest.fixture(scope="module")
 def microphone_wav(run_dir: Path) -> Path:
     """The caller's question as espeak-ng speech, padded with silence so each loop is one turn."""
     if shutil.which("espeak-ng") is None:
-        pytest.skip("no espeak-ng: the fake microphone needs speech to play")
+        missing_tool("no espeak-ng: the fake microphone needs speech to play")
     speech = espeak_samples(QUESTION, MIC_RATE)
     assert speech is not None
     silence = np.zeros(MIC_RATE, dtype=np.int16)
@@ -91,7 +92,10 @@ def stack(
 @pytest.fixture
 def browser(chromium_binary: str, microphone_wav: Path, tmp_path: Path) -> Iterator[Browser]:
     """A playwright Browser attached over CDP to a chromium this fixture starts and stops."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing_tool("no playwright: `make install` installs it from the dev lock")
     chromium = Chromium(chromium_binary, tmp_path, microphone_wav)
     chromium.start()
     try:

@@ -27,9 +27,12 @@ from infra.local.stack import LocalStack, StackOptions
 from tests.support.ecs_agent import EcsAgent, serve_ecs_agent
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.stack import API
+from tests.support.tools import missing_tool
 from tests.support.webhook_relay import WebhookRelay
 
-RESULTS = ROOT / "bench" / "results" / "chaos.json"
+# `make chaos` records the figures in bench/results/chaos.json (CHAOS_RESULTS); any other run,
+# `make test` included, writes them under build/ so the work tree stays clean.
+RESULTS = Path(os.environ.get("CHAOS_RESULTS") or ROOT / "build" / "chaos.json")
 # Short enough that "within one reaper pass" is seconds, long enough not to starve 2 cores.
 REAPER_INTERVAL = 8.0
 CONFIG_URI = f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}"
@@ -44,15 +47,28 @@ class Secrets:
     livekit_secret: str = field(default_factory=lambda: "lk-chaos-" + secrets.token_hex(20))
 
 
+# Runs of each timed scenario: one in `make test`, five under `make chaos` for the figures.
+RUNS = int(os.environ.get("CHAOS_RUNS") or 1)
+# Per run, one list each (see the issue's format): from the fault to the caller hearing an agent
+# again, until every session is consistent, and the AWS stall's slowest API answer.
+PER_RUN = ("caller_back_s", "consistent_s", "slowest_response_s")
+
+
 @dataclass
 class Figures:
-    """What each scenario measured; written to bench/results/chaos.json when the module ends."""
+    """What each scenario measured; written to RESULTS when the module ends."""
 
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load_before: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
     def record(self, scenario: str, **figures: Any) -> None:
         rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
-        self.scenarios[scenario] = rounded
+        entry = self.scenarios.setdefault(scenario, {})
+        for key, value in rounded.items():
+            if key in PER_RUN:
+                entry.setdefault(key, []).append(value)
+            else:
+                entry[key] = value
         print(f"\n[chaos] {scenario}: {rounded}")
 
     def write(self, path: Path = RESULTS) -> None:
@@ -65,6 +81,11 @@ class Figures:
                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"Python {platform.python_version()}",
+                    "load_average_1_5_15": {
+                        "before": [round(x, 2) for x in self.load_before],
+                        "after": [round(x, 2) for x in os.getloadavg()],
+                    },
+                    "runs_per_scenario": RUNS,
                     "reaper_interval_seconds": REAPER_INTERVAL,
                     "scenarios": merged,
                 },
@@ -159,7 +180,7 @@ def chaos(
     fake_openai: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Chaos]:
     if find_livekit_server() is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+        missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     keys = Secrets()
     figures = Figures()
     with EcsAgentThread() as ecs:

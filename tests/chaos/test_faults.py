@@ -1,6 +1,6 @@
 """Faults on the real local stack during live calls; every scenario ends with the invariant check.
 
-Each scenario prints, and records in bench/results/chaos.json, how long it took until every
+Each scenario prints, and records (bench/results/chaos.json under `make chaos`), how long it took until every
 affected session was consistent again. Nothing here asserts on a time.
 """
 
@@ -22,7 +22,7 @@ import pytest
 from infra.local.aws import CONFIG_KEY, LOCAL_CONFIG_BUCKET, local_client
 from infra.local.paths import CONFIG_FILE
 from infra.local.stack import free_port
-from tests.chaos.conftest import Chaos
+from tests.chaos.conftest import RUNS, Chaos
 from tests.support.caller import Caller, speech, wait_until
 from tests.support.fake_openai import ANSWER, QUESTION
 from tests.support.stack import log_tail, poll_session
@@ -31,6 +31,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.livekit]
 
 WAIT = 90.0
 FINAL = ("ended", "expired", "failed")
+# The bounds the scenarios assert (issue 18), beside the figures they record.
+AWS_STALL_RESPONSE_BOUND_S = 3.5  # every API answer while the table is stalled
+LOST_WEBHOOKS_REAPER_RUNS = 2  # a hung-up call whose webhooks were lost is final within these
 
 
 @dataclass
@@ -94,7 +97,7 @@ async def test_a_call_without_faults_ends_consistent(chaos: Chaos, api: httpx.As
         await answered(call)
         left = time.monotonic()
     await settled(chaos, api, [call.session_id])
-    chaos.figures.record("no_fault", consistent_after_hangup_s=time.monotonic() - left)
+    chaos.figures.record("no_fault", consistent_s=time.monotonic() - left)
 
 
 async def test_a_broken_config_pushed_mid_call_leaves_calls_and_new_sessions_working(
@@ -171,16 +174,18 @@ async def test_a_worker_sigtermed_mid_call_drains_it_takes_no_new_job_and_releas
         "worker_sigterm_mid_call",
         call_lasted_after_sigterm_s=hung_up - termed,
         worker_exited_after_hangup_s=exited - hung_up,
-        consistent_after_hangup_s=time.monotonic() - hung_up,
+        consistent_s=time.monotonic() - hung_up,
     )
 
 
+@pytest.mark.parametrize("run", range(RUNS))
 async def test_a_worker_sigkilled_mid_call_is_taken_over_or_ends_never_active_without_agent(
-    chaos: Chaos, api: httpx.AsyncClient
+    chaos: Chaos, api: httpx.AsyncClient, run: int
 ) -> None:
     stack = chaos.stack
-    if "worker" not in stack.procs:
-        stack.start_worker("worker", health_port=free_port(), env={"ECS_AGENT_URI": ""})
+    for name in ("worker", "worker-b"):  # two workers: one to kill, one to take over
+        if name not in stack.procs:
+            stack.start_worker(name, health_port=free_port(), env={"ECS_AGENT_URI": ""})
     async with live_call(chaos, api) as call:
         victim = holder(chaos, call.session_id)
         killed = time.monotonic()
@@ -201,18 +206,22 @@ async def test_a_worker_sigkilled_mid_call_is_taken_over_or_ends_never_active_wi
         recovered = time.monotonic() - killed
         if taken_over:
             await answered(call)
+        back = time.monotonic() - killed
         hung_up = time.monotonic()
     await settled(chaos, api, [call.session_id])
+    # Not yet asserted: the 5 s bound of issue 18 item 1 needs the dead agent removed at once.
     chaos.figures.record(
         "worker_sigkill_mid_call",
         outcome="taken over" if taken_over else body["status"],
-        recovered_after_kill_s=recovered,
-        consistent_after_hangup_s=time.monotonic() - hung_up,
+        new_agent_joined_after_kill_s=recovered,
+        caller_back_s=back if taken_over else None,
+        consistent_s=time.monotonic() - hung_up,
     )
 
 
+@pytest.mark.parametrize("run", range(RUNS))
 async def test_the_aws_emulator_unreachable_for_20_s_gives_503_json_and_leaks_no_slot(
-    chaos: Chaos,
+    chaos: Chaos, run: int
 ) -> None:
     stack = chaos.stack
     emulator = stack.procs["aws"]
@@ -261,6 +270,8 @@ async def test_the_aws_emulator_unreachable_for_20_s_gives_503_json_and_leaks_no
     await asyncio.gather(*clients)
     assert not bad, bad
     assert 503 in statuses, statuses
+    slowest = max(latencies)
+    assert slowest <= AWS_STALL_RESPONSE_BOUND_S, sorted(latencies)[-5:]
     async with chaos.client() as client:
         for sid in created:
             await client.delete(f"/session/{sid}")
@@ -271,9 +282,9 @@ async def test_the_aws_emulator_unreachable_for_20_s_gives_503_json_and_leaks_no
         during_pause=served,
         status_503=statuses.count(503),
         status_5xx_other=sum(s >= 500 and s != 503 for s in statuses),
-        slowest_response_s=max(latencies),
+        slowest_response_s=slowest,
         api_back_after_resume_s=back,
-        consistent_after_resume_s=time.monotonic() - resumed,
+        consistent_s=time.monotonic() - resumed,
         pause_s=resumed - paused,
         live_sessions_after=report["live_sessions"],
     )
@@ -304,20 +315,30 @@ async def until_matches_livekit(chaos: Chaos, api: httpx.AsyncClient, session_id
         await asyncio.sleep(1)
 
 
+def reaper_runs(chaos: Chaos) -> int:
+    """Reaper runs finished so far (each logs one "reaper run" line)."""
+    log = chaos.stack.log_path("reaper")
+    return log.read_text(errors="replace").count('"reaper run"') if log.exists() else 0
+
+
+@pytest.mark.parametrize("run", range(RUNS))
 async def test_lost_end_webhooks_are_reconciled_by_the_reaper(
-    chaos: Chaos, api: httpx.AsyncClient
+    chaos: Chaos, api: httpx.AsyncClient, run: int
 ) -> None:
     async with live_call(chaos, api) as call:
         await answered(call)
         chaos.relay.lost.set()
         hung_up = time.monotonic()
+        runs_before = reaper_runs(chaos)
     try:
-        # No webhook will end it: the reaper must, once LiveKit has closed the empty room.
+        # No webhook will end it: the reaper must, at its next run after LiveKit saw the hang-up.
         body = await poll_session(
             api, call.session_id, lambda b: b["status"] in FINAL, 300, "the reaper to end it"
         )
-        reconciled = time.monotonic() - hung_up
+        final_after = time.monotonic() - hung_up
+        runs = reaper_runs(chaos) - runs_before
         assert body["end_reason"] == "room_gone", body
+        assert runs <= LOST_WEBHOOKS_REAPER_RUNS, f"final after {runs} reaper runs"
     finally:
         chaos.relay.lost.clear()
     await chaos.until_audit_clean(WAIT)
@@ -325,7 +346,9 @@ async def test_lost_end_webhooks_are_reconciled_by_the_reaper(
         "webhooks_lost",
         webhooks_dropped=chaos.relay.dropped,
         end_reason=body["end_reason"],
-        consistent_after_hangup_s=reconciled,
+        final_after_hangup_s=final_after,
+        reaper_runs_until_final=runs,
+        consistent_s=time.monotonic() - hung_up,
     )
 
 
@@ -342,11 +365,11 @@ async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_it
         stack.start_livekit()
         restarted = time.monotonic() - killed
     status = await until_matches_livekit(chaos, api, call.session_id)
-    consistent = time.monotonic() - killed
     await chaos.until_audit_clean(WAIT)
+    consistent = time.monotonic() - killed
     # The fleet re-registers with the new server: a new call gets its agent again. Whether the
-    # caller hears it at once is recorded, not asserted: in one run the first call after the
-    # restart had its agent in the room and no audio within 90 s.
+    # caller hears it at once is recorded, not yet asserted (issue 18 item 2, open): in 2 of 3
+    # runs the first call after the restart had its agent in the room and no audio.
     after = await chaos.create(api)
     caller = Caller()
     joined = time.monotonic()
@@ -354,10 +377,9 @@ async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_it
     try:
         await poll_session(api, after["session_id"], lambda b: b["agent_joined"], WAIT, "agent")
         try:
-            await caller.wait_for_voice(after=joined, timeout=30)
-            heard = True
+            greeted: float | None = await caller.wait_for_voice(after=joined, timeout=30) - joined
         except AssertionError:
-            heard = False
+            greeted = None
     finally:
         await caller.leave()
     await settled(chaos, api, [after["session_id"]])
@@ -365,9 +387,9 @@ async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_it
         "livekit_killed_and_restarted",
         outcome=status,
         livekit_back_after_s=restarted,
-        consistent_after_kill_s=consistent,
+        consistent_s=consistent,
         next_call_agent_joined=True,
-        next_call_greeting_heard_within_30s=heard,
+        caller_back_s=greeted,  # from the next caller's join to the greeting; None: not in 30 s
     )
 
 

@@ -22,6 +22,7 @@ from infra.local.stack import LocalStack, StackOptions
 from tests.support.caller import Caller, wait_until
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.stack import fake_models_options, log_tail, poll_session
+from tests.support.tools import missing_tool
 from voice.table import JOIN_GRACE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
@@ -56,7 +57,7 @@ def stack(
     from infra.local.livekit import find_livekit_server
 
     if find_livekit_server() is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+        missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     run_dir = tmp_path_factory.mktemp("authority")
     opts: StackOptions = fake_models_options(run_dir, fake_openai)
     opts.config_uri = authority_config(run_dir)

@@ -12,6 +12,7 @@ from infra.build.engine import Engine, NoEngine, find_engine
 from infra.build.image import ARCHIVE, IMAGE, build_image, write_archive
 from infra.local.stack import free_port
 from tests.support.livekit import LiveKitServer
+from tests.support.tools import missing_tool
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,7 +26,7 @@ def engine() -> Engine:
     try:
         return find_engine()
     except NoEngine as exc:
-        pytest.skip(f"no container engine can run the worker image here: {exc}")
+        missing_tool(f"no container engine can run the worker image here: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -69,3 +69,25 @@ def test_push_overwrites_the_stack_parameter():
 def test_push_refuses_an_unknown_uri():
     with pytest.raises(SystemExit):
         push("x", "file:///tmp/x.yaml", s3=None, ssm=None)
+
+
+def test_a_push_that_renames_the_agent_is_refused_saying_what_a_rename_needs():
+    from infra.deploy.config_push import deployed, rename_refusal
+
+    text = CONFIG.read_text()
+    renamed = text.replace('agent_name: "openagents-voice"', 'agent_name: "voice-v2"')
+    assert renamed != text
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="cfg")
+        uri = "s3://cfg/voice_config.yaml"
+        assert deployed(uri, s3=s3, ssm=None) is None
+        push(text, uri, s3=s3, ssm=None)
+        current = deployed(uri, s3=s3, ssm=None)
+    assert rename_refusal(None, renamed, "new.yaml") is None  # a first push renames nothing
+    assert rename_refusal(current, text, "new.yaml") is None
+    refusal = rename_refusal(current, renamed, "new.yaml")
+    assert refusal is not None
+    assert "'openagents-voice' -> 'voice-v2'" in refusal
+    assert "OPENAGENTS_LIVEKIT_AGENT_NAME=voice-v2" in refusal
+    assert "--rename-agent" in refusal

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from infra.template import TEMPLATE_PATH, load_template
+from tests.support.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
@@ -26,7 +27,9 @@ def template() -> dict[str, Any]:
 def transformed() -> dict[str, Any]:
     """The template after the SAM transform, as CloudFormation will deploy it."""
     if not SAM_PYTHON.exists():
-        pytest.skip("the SAM CLI's venv is missing: run `make sam-venv` (make template-check does)")
+        missing_tool(
+            "the SAM CLI's venv is missing: run `make sam-venv` (make template-check does)"
+        )
     out = subprocess.run(
         [str(SAM_PYTHON), str(ROOT / "tests/support/sam_transform.py"), str(TEMPLATE_PATH)],
         env={"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": "us-east-1"},

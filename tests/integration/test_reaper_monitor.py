@@ -15,7 +15,7 @@ import yaml
 from infra.local.paths import CONFIG_FILE
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
-from tests.support.livekit import LiveKitServer
+from tests.support.livekit import LiveKitServer, SilentCaller
 from tests.support.livekit_events import event_body, post_event
 
 if TYPE_CHECKING:
@@ -63,9 +63,14 @@ def status(cp: ControlPlane, sid: str) -> dict:
     return invoke("GET", f"{BASE}/session/{sid}", headers=cp.headers()).body
 
 
+@pytest.mark.livekit
 def test_reaper_expires_sessions_never_joined_within_the_token_ttl(
-    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    control_plane: ControlPlane,
+    reachable_livekit: LiveKitServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    # LiveKit must be reachable: the reaper expires a session only once it saw nobody joined.
     use_config(monkeypatch, tmp_path, token_ttl_hours=0.0003)  # about one second
     stale = create(control_plane)
     time.sleep(1.3)
@@ -203,20 +208,21 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
             found = await lk.agent_dispatch.list_dispatch(room_name=s["room_name"])
             return [d.agent_name for d in found]
 
-    reachable_livekit.create_room(s["room_name"])
-    # The caller joined a minute ago and no agent ever came (its dispatch found no worker).
-    post_event(
-        event_body("participant_joined", s["room_name"], "caller-alice", at=time.time() - 60)
-    )
-    counts = reap()
-    assert counts["ReaperAgentsRedispatched"] == 1
-    assert "openagents-voice" in asyncio.run(dispatches())
-    assert status(control_plane, s["session_id"])["status"] == "active"
-    # Within the grace period after the re-dispatch nothing more happens.
-    assert reap()["ReaperAgentsRedispatched"] == 0
+    with SilentCaller() as caller:
+        caller.join(s["url"], s["token"])
+        # The caller joined a minute ago and no agent ever came (its dispatch found no worker).
+        post_event(
+            event_body("participant_joined", s["room_name"], "caller-alice", at=time.time() - 60)
+        )
+        counts = reap()
+        assert counts["ReaperAgentsRedispatched"] == 1
+        assert "openagents-voice" in asyncio.run(dispatches())
+        assert status(control_plane, s["session_id"])["status"] == "active"
+        # Within the grace period after the re-dispatch nothing more happens.
+        assert reap()["ReaperAgentsRedispatched"] == 0
 
-    counts = asyncio.run(reaper_at(timedelta(minutes=1)).run())
-    assert counts.failed_no_agent == 1
+        counts = asyncio.run(reaper_at(timedelta(minutes=1)).run())
+        assert counts.failed_no_agent == 1
     st = status(control_plane, s["session_id"])
     assert (st["status"], st["end_reason"]) == ("failed", "agent_lost")
 

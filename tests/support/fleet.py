@@ -17,9 +17,10 @@ def report_capacity(
     total: int | None = None,
     worker_id: str = "test-fleet",
     valid_for: float = AN_HOUR,
+    agent_name: str = AGENT_NAME,
 ) -> None:
     """One worker's heartbeat, valid for `valid_for` seconds; `free=0` reports it full."""
-    writer = HeartbeatWriter(dynamodb, table, AGENT_NAME, interval=valid_for / VALID_INTERVALS)
+    writer = HeartbeatWriter(dynamodb, table, agent_name, interval=valid_for / VALID_INTERVALS)
     writer.write(worker_id, free, free if total is None else total)
 
 

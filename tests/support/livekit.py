@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from livekit import api
+from livekit import api, rtc
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from infra.local.livekit import find_livekit_server, livekit_yaml
 from infra.local.stack import HOST, free_port
+from tests.support.tools import missing_tool
 
 
 @dataclass
@@ -39,10 +39,39 @@ class LiveKitServer:
         asyncio.run(create())
 
 
+class SilentCaller:
+    """A caller who joins a room and stays until hanging up, on its own event loop, so that
+    synchronous test code (Lambda handlers) runs while the call goes on."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._room: rtc.Room | None = None
+
+    def join(self, url: str, token: str) -> None:
+        async def join() -> None:
+            self._room = rtc.Room()
+            await self._room.connect(url, token)
+
+        self._loop.run_until_complete(join())
+
+    def hang_up(self) -> None:
+        if self._loop.is_closed():
+            return
+        if self._room is not None:
+            self._loop.run_until_complete(self._room.disconnect())
+        self._loop.close()
+
+    def __enter__(self) -> SilentCaller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hang_up()
+
+
 def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:
     binary = find_livekit_server()
     if binary is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+        missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     port, tcp, udp = free_port(), free_port(), free_port()
     cfg = tmp / "livekit.yaml"
     cfg.write_text(livekit_yaml(port, tcp, udp, webhook_url=webhook_url, log_level="warn"))

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from livekit import api
 
 from functions.settings import DEV_LIVEKIT_KEY as LIVEKIT_KEY
@@ -21,6 +20,7 @@ from infra.local.stack import LocalStack, free_port
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.phone import Phone
 from tests.support.stack import stack_with_fake_models
+from tests.support.tools import missing_tool
 from voice.config import get_config
 
 INBOUND_NUMBER = "+15550100"
@@ -61,13 +61,13 @@ def livekit_api(livekit_url: str) -> api.LiveKitAPI:
 def require_phone_parts() -> None:
     """Skips, saying what to run, when the SIP service, Redis or the scripted phone is missing."""
     if find_livekit_sip() is None:
-        pytest.skip("no livekit-sip binary: run `make livekit-sip` (or put one on PATH)")
+        missing_tool("no livekit-sip binary: run `make livekit-sip` (or put one on PATH)")
     if find_redis_server() is None:
-        pytest.skip("no redis-server: run `make sip-deps` (or put one on PATH)")
+        missing_tool("no redis-server: run `make sip-deps` (or put one on PATH)")
     try:
         import pjsua2  # noqa: F401
     except ImportError:
-        pytest.skip("no pjsua2 (the scripted phone): `make install` installs pjsua2-python")
+        missing_tool("no pjsua2 (the scripted phone): `make install` installs pjsua2-python")
 
 
 @contextmanager

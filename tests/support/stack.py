@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from infra.local.aws import local_client
 from infra.local.livekit import find_livekit_server
 from infra.local.stack import LocalStack, StackOptions
 from tests.support.config_files import config_with
 from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.tools import missing_tool
 from voice.report import report_key
 
 API = "/voice/realtime"
@@ -40,7 +40,7 @@ def stack_with_fake_models(
 ) -> Iterator[LocalStack]:
     """`overrides` replace StackOptions fields (e.g. `redis_address` for SIP)."""
     if find_livekit_server() is None:
-        pytest.skip("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
+        missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     with LocalStack(fake_models_options(run_dir, fake, **overrides)) as running:
         yield running
 

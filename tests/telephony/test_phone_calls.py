@@ -18,6 +18,7 @@ from tests.support.fake_openai import ANSWER, QUESTION, FakeOpenAIServer, espeak
 from tests.support.phone import Phone, recorded_seconds, speech_seconds, wait_until_heard
 from tests.support.phone_stack import INBOUND_NUMBER, PhoneStack
 from tests.support.stack import API, log_tail, poll_session, session_report
+from tests.support.tools import missing_tool
 from voice.rooms import session_id_from_room
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.livekit]
@@ -40,7 +41,7 @@ async def dev_api(phone_stack: PhoneStack) -> AsyncIterator[httpx.AsyncClient]:
 def question_wav(run_dir: Path) -> Path:
     samples = espeak_samples(QUESTION, 16_000)
     if samples is None:
-        pytest.skip("the phone speaks with espeak-ng, which is missing: make e2e-deps")
+        missing_tool("the phone speaks with espeak-ng, which is missing: make e2e-deps")
     path = run_dir / "question.wav"
     path.write_bytes(to_wav(samples, 16_000))
     return path

@@ -94,7 +94,7 @@ def _with(path: str, value: object) -> str:
         (
             "voice.realtime.agent.voice_profile",
             "nobody",
-            "realtime.agent.voice_profile 'nobody' is not one of voice_profiles",
+            "voice.realtime.agent.voice_profile: 'nobody' is not a configured profile",
         ),
     ],
 )

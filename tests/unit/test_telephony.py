@@ -45,7 +45,7 @@ def test_the_repo_config_answers_the_local_number_for_the_dev_user() -> None:
         ),
         (
             {"inbound": [{"number": "+15550100", "user": "dev", "voice_profile": "nobody"}]},
-            "names unknown voice_profile 'nobody'",
+            "inbound.0.voice_profile: 'nobody' is not a configured profile",
         ),
         (
             {

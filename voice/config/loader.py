@@ -15,10 +15,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from voice.config.patterns import MEANINGS, KeyPathError
 from voice.config.schema import VoiceConfig
 
 DEFAULT_URI = "config/voice_config.yaml"
 DEFAULT_TTL_SECONDS = 60.0
+TTL_ENV = "VOICE_CONFIG_TTL_SECONDS"
+MAX_TTL_SECONDS = 86400.0
+# The background refresh (the worker's) re-reads the source at most this often, even at TTL 0.
+MIN_REFRESH_INTERVAL = 1.0
 
 # The reference's worker tuning overrides: env var -> key under voice.realtime.worker.
 WORKER_ENV_OVERRIDES: dict[str, str] = {
@@ -108,15 +113,24 @@ def describe_error(err: dict[str, Any]) -> str:
         return "is required"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}{got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a mapping of keys to values{got}"
+    if kind == "string_pattern_mismatch":
+        return f"must be {MEANINGS.get(ctx.get('pattern', ''), 'in the documented format')}{got}"
     if kind == "value_error":
-        return f"{ctx.get('error', err['msg'])}"
+        error = ctx.get("error", err["msg"])
+        return error.message if isinstance(error, KeyPathError) else f"{error}"
     return f"{err['msg'][:1].lower()}{err['msg'][1:]}{got}"
 
 
 def _format_validation(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = [str(p) for p in err["loc"]]
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, KeyPathError):
+            loc.append(error.path)
+        path = ".".join(loc) or "(top level)"
         lines.append(f"{path}: {describe_error(err)} in {source}")
     return "\n".join(lines)
 
@@ -193,6 +207,25 @@ class ConfigStatus:
 FailureListener = Callable[[ConfigError, LoadedConfig], None]
 
 
+def ttl_from_env(env: Any) -> float:
+    """Seconds a loaded config is served before it is read again; 0 reads it on every use."""
+    raw = env.get(TTL_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_TTL_SECONDS
+    try:
+        ttl = float(raw)
+    except ValueError:
+        ttl = -1.0
+    if not 0.0 <= ttl <= MAX_TTL_SECONDS:  # NaN fails this too
+        source = f"env {TTL_ENV}"
+        raise ConfigError(
+            f"{TTL_ENV}: must be a number of seconds from 0 to {MAX_TTL_SECONDS:g}, "
+            f"e.g. 60 (got {raw!r}) in {source}",
+            source,
+        )
+    return ttl
+
+
 class ConfigCache:
     """Holds the last good config; a refresh every `ttl` seconds lets a changed config reach new
     sessions, and a refresh that fails keeps the last good one serving.
@@ -209,8 +242,7 @@ class ConfigCache:
         on_failure: FailureListener | None = None,
     ) -> None:
         self._uri = uri
-        env_ttl = os.environ.get("VOICE_CONFIG_TTL_SECONDS")
-        self._ttl = ttl if ttl is not None else float(env_ttl or DEFAULT_TTL_SECONDS)
+        self._ttl = ttl if ttl is not None else ttl_from_env(os.environ)
         self._on_failure = on_failure
         # One reload at a time; readers never wait on it once a config is loaded in background mode.
         self._refresh_lock = threading.RLock()
@@ -274,7 +306,7 @@ class ConfigCache:
                 self._stop.clear()
                 self._refresher = threading.Thread(
                     target=self._refresh_forever,
-                    args=(self._ttl if interval is None else interval,),
+                    args=(max(self._ttl, MIN_REFRESH_INTERVAL) if interval is None else interval,),
                     name="config-refresh",
                     daemon=True,
                 )

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from voice.config.patterns import HTTP_URL, MCP_SERVER_NAME, SPECIALIST_NAME, KeyPathError
 from voice.config.telephony import TelephonySettings
 from voice.privacy import PiiKind
 
@@ -77,6 +78,7 @@ class VADSettings(_Section):
 
 
 class TurnDetectionSettings(_Section):
+    # false: no turn detector; a turn ends on the VAD's silence (as mode "vad"), `mode` unused.
     enabled: bool = True
     # "vad" endpoints on silence; "stt" on the transcriber's end of utterance; "model" runs the
     # local end-of-turn model (about 250 MB per process, so it is never the default).
@@ -107,7 +109,7 @@ class InterruptionSettings(_Section):
 
 
 class MCPServer(_Section):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    name: Annotated[str, Field(pattern=MCP_SERVER_NAME)]
     transport: Literal["http", "stdio"] = "http"
     url: str | None = None
     command: str | None = None
@@ -125,7 +127,7 @@ class MCPServer(_Section):
 
 
 class Specialist(_Section):
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+    name: Annotated[str, Field(pattern=SPECIALIST_NAME)]
     description: str
     instructions: str
     voice_profile: str | None = None
@@ -148,7 +150,8 @@ class AgentSettings(_Section):
     specialists: list[Specialist] = []
     # MCP servers the single agent (or the router itself) may use.
     tools: list[str] = []
-    # Whether POST /session may send instructions, greeting, variables and language per call.
+    # Whether POST /session and POST /call may send instructions, greeting, variables and
+    # language per call.
     allow_overrides: bool = True
 
 
@@ -221,7 +224,7 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 
 class WebhookSettings(_Section):
     # Where signed session events are POSTed; none turns customer webhooks off.
-    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    url: Annotated[str, Field(pattern=HTTP_URL)] | None = None
     events: list[WebhookEventType] = list(WEBHOOK_EVENT_TYPES)  # type: ignore[arg-type]
     timeout_seconds: Annotated[float, Field(gt=0.0, le=30.0)] = 5.0
 
@@ -276,32 +279,42 @@ class VoiceSettings(_Section):
     @model_validator(mode="after")
     def _references_resolve(self) -> VoiceSettings:
         agent = self.realtime.agent
-        if agent.voice_profile not in self.voice_profiles:
-            raise ValueError(
-                f"realtime.agent.voice_profile '{agent.voice_profile}' is not one of "
-                f"voice_profiles: {sorted(self.voice_profiles)}"
-            )
+        profiles = f"one of voice.voice_profiles: {sorted(self.voice_profiles)}"
         servers = {s.name for s in self.realtime.mcp_servers}
-        for tool in agent.tools:
+        known_servers = f"one of voice.realtime.mcp_servers: {sorted(servers)}"
+        if agent.voice_profile not in self.voice_profiles:
+            raise KeyPathError(
+                "realtime.agent.voice_profile",
+                f"'{agent.voice_profile}' is not a configured profile; use {profiles}",
+            )
+        for i, tool in enumerate(agent.tools):
             if tool not in servers:
-                raise ValueError(f"realtime.agent.tools names unknown MCP server '{tool}'")
+                raise KeyPathError(
+                    f"realtime.agent.tools.{i}",
+                    f"'{tool}' is not a configured MCP server; use {known_servers}",
+                )
         names: set[str] = set()
-        for spec in agent.specialists:
+        for i, spec in enumerate(agent.specialists):
+            at = f"realtime.agent.specialists.{i}"
             if spec.name in names:
-                raise ValueError(f"realtime.agent.specialists has '{spec.name}' twice")
+                raise KeyPathError(f"{at}.name", f"'{spec.name}' is used twice; names are unique")
             names.add(spec.name)
             if spec.voice_profile is not None and spec.voice_profile not in self.voice_profiles:
-                raise ValueError(
-                    f"specialist '{spec.name}' names unknown voice_profile '{spec.voice_profile}'"
+                raise KeyPathError(
+                    f"{at}.voice_profile",
+                    f"'{spec.voice_profile}' is not a configured profile; use {profiles}",
                 )
-            for tool in spec.tools:
+            for j, tool in enumerate(spec.tools):
                 if tool not in servers:
-                    raise ValueError(f"specialist '{spec.name}' names unknown MCP server '{tool}'")
-        for entry in self.realtime.telephony.inbound:
+                    raise KeyPathError(
+                        f"{at}.tools.{j}",
+                        f"'{tool}' is not a configured MCP server; use {known_servers}",
+                    )
+        for i, entry in enumerate(self.realtime.telephony.inbound):
             if entry.voice_profile is not None and entry.voice_profile not in self.voice_profiles:
-                raise ValueError(
-                    f"realtime.telephony.inbound {entry.number} names unknown voice_profile "
-                    f"'{entry.voice_profile}'"
+                raise KeyPathError(
+                    f"realtime.telephony.inbound.{i}.voice_profile",
+                    f"'{entry.voice_profile}' is not a configured profile; use {profiles}",
                 )
         return self
 

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
-E164 = r"^\+[1-9][0-9]{1,14}$"
+from voice.config.patterns import E164, HOST_PORT
+
 PhoneNumber = Annotated[str, Field(pattern=E164)]
 
 
@@ -29,7 +29,7 @@ class InboundNumber(_Section):
 class OutboundTrunk(_Section):
     """Where outbound calls go; the trunk's password comes from `VOICE_SIP_PASSWORD`, never here."""
 
-    address: Annotated[str, Field(min_length=3, pattern=r"^[^\s:]+(:[0-9]{1,5})?$")]  # host:port
+    address: Annotated[str, Field(min_length=3, pattern=HOST_PORT)]  # host:port
     number: PhoneNumber  # the caller id the callee sees
     transport: Literal["auto", "udp", "tcp", "tls"] = "auto"
     username: str = ""

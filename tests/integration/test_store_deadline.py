@@ -1,0 +1,76 @@
+"""A stalled table costs an API request at most its DynamoDB budget (3 s), answered as 503 JSON
+with Retry-After; the API serves again as soon as the table does. Real sockets: the moto server
+behind a proxy that stops forwarding, as a frozen emulator or a hung network path does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from infra.local.paths import CONFIG_FILE
+from infra.template import create_sessions_table
+from tests.support.control_plane import TABLE, reset_control_plane, unreachable_livekit_url
+from tests.support.fleet import report_capacity
+from tests.support.lambda_events import invoke
+from tests.support.stall import StallingProxy
+
+BASE = "/voice/realtime"
+# The bound the issue names for a request against a stalled table (p99 of the chaos scenario).
+STALLED_RESPONSE_BOUND_S = 3.5
+
+
+@pytest.fixture
+def stalling_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[StallingProxy, str]]:
+    """The API wired to a moto server through a StallingProxy; yields it and an API key."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    proxy = StallingProxy(host, port)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+        client = boto3.client("dynamodb")
+        create_sessions_table(client, TABLE)
+        report_capacity(client, TABLE, free=10)
+        monkeypatch.setenv("SESSIONS_TABLE", TABLE)
+        monkeypatch.setenv("VOICE_CONFIG_URI", str(CONFIG_FILE))
+        monkeypatch.setenv("LIVEKIT_URL", unreachable_livekit_url())
+        monkeypatch.setenv("LIVEKIT_API_KEY", DEV_LIVEKIT_KEY)
+        monkeypatch.setenv("LIVEKIT_API_SECRET", DEV_LIVEKIT_SECRET)
+        reset_control_plane()
+        from functions.wiring import get_container
+
+        key, _ = get_container().keys.create("alice")
+        yield proxy, key
+    finally:
+        reset_control_plane()
+        proxy.close()
+        server.stop()
+
+
+def test_a_stalled_table_answers_503_with_retry_after_within_the_budget_then_recovers(
+    stalling_table: tuple[StallingProxy, str],
+) -> None:
+    proxy, key = stalling_table
+    headers = {"x-api-key": key, "content-type": "application/json"}
+    assert invoke("POST", f"{BASE}/session", headers=headers, json={}).status == 201
+
+    proxy.freeze()
+    for method, path in (("POST", "/session"), ("GET", "/sessions")):
+        started = time.monotonic()
+        body = {"json": {}} if method == "POST" else {}
+        r = invoke(method, f"{BASE}{path}", headers=headers, **body)
+        took = time.monotonic() - started
+        assert r.status == 503, r.body
+        assert r.body["error"] == "dependency_unavailable"
+        assert "try again" in r.body["message"]
+        assert int(r.headers["retry-after"]) > 0
+        assert took <= STALLED_RESPONSE_BOUND_S, f"{method} {path} took {took:.2f} s"
+
+    proxy.thaw()
+    r = invoke("POST", f"{BASE}/session", headers=headers, json={})
+    assert r.status == 201, r.body
