@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice.config.loader import describe_error
+from voice.config.patterns import KeyPathError
 from voice.config.schema import (
     AgentSettings,
     InterruptionSettings,
@@ -139,6 +140,9 @@ def _merged(base: Any, change: Any) -> Any:
 
 def _named(err: Any) -> str:
     loc = tuple(str(p) for p in err["loc"])
+    error = (err.get("ctx") or {}).get("error")
+    if isinstance(error, KeyPathError):  # a check across sections names its own key
+        loc = (*loc, *error.path.split("."))
     for section, path in SECTION_PATHS.items():
         if loc[: len(path)] == path:
             loc = (section, *loc[len(path) :])

@@ -124,8 +124,14 @@ def test_a_version_holds_the_whole_behaviour_with_who_made_it_and_the_note(
             {"turn_detection": {"min_endpointing_delay": 2.0, "max_endpointing_delay": 1.0}},
             "config.turn_detection: max_endpointing_delay must be >= min_endpointing_delay",
         ),
-        ({"agent": {"voice_profile": "robot"}}, "voice_profile 'robot' is not one of"),
-        ({"agent": {"tools": ["crm"]}}, "names unknown MCP server 'crm'"),
+        (
+            {"agent": {"voice_profile": "robot"}},
+            "config.agent.voice_profile: 'robot' is not a configured profile",
+        ),
+        (
+            {"agent": {"tools": ["crm"]}},
+            "config.agent.tools.0: 'crm' is not a configured MCP server",
+        ),
         (
             {"providers": {"openai": {"tts": {"speed": 9}}}},
             "config.providers.openai.tts.speed: must be <= 4",
