@@ -16,8 +16,8 @@ _write_lock = threading.Lock()
 
 
 class EmfEmitter:
-    """Writes metrics under one namespace with the dimension set [["Service"]], and a second set
-    [["Service", *dimensions]] when a record names dimensions (an agent version's calls)."""
+    """Writes metrics under one namespace with the dimension set [["service"]], and a second set
+    [["service", *dimensions]] when a record names dimensions (an agent version's calls)."""
 
     def __init__(
         self, namespace: str, *, service: str = SERVICE_NAME, stream: TextIO | None = None
@@ -33,9 +33,9 @@ class EmfEmitter:
         **properties: Any,
     ) -> dict[str, Any]:
         """Writes one record; `properties` ride along as searchable, non-dimension fields."""
-        dimension_sets = [["Service"]]
+        dimension_sets = [["service"]]
         if dimensions:
-            dimension_sets.append(["Service", *dimensions])
+            dimension_sets.append(["service", *dimensions])
         record: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000),
@@ -47,7 +47,7 @@ class EmfEmitter:
                     }
                 ],
             },
-            "Service": self.service,
+            "service": self.service,
             **(dimensions or {}),
         }
         record.update({k: v for k, v in properties.items() if v is not None})

@@ -268,7 +268,7 @@ def test_fleet_scales_on_active_jobs_per_task_between_the_parameters(template):
         "ActiveJobs",
         "Average",
     )
-    assert metric["Dimensions"] == [{"Name": "Service", "Value": "voice-worker"}]
+    assert metric["Dimensions"] == [{"Name": "service", "Value": "voice-worker"}]
     assert config.get("DisableScaleIn") is not True
     default_target = int(template["Parameters"]["WorkerTargetActiveJobs"]["Default"])
     assert default_target < int(template["Parameters"]["WorkerMaxJobs"]["Default"])
@@ -329,7 +329,7 @@ def test_a_failed_config_load_alarms_for_either_plane(template):
         for d in q["MetricStat"]["Metric"]["Dimensions"]
     }
     assert alarm_metric_names(alarms["ConfigLoadFailedAlarm"]) == {"ConfigLoadFailed"}
-    assert dims == {("service", "control-plane"), ("Service", "voice-worker")}
+    assert dims == {("service", "control-plane"), ("service", "voice-worker")}
 
 
 def test_silence_is_an_alarm_for_heartbeat_metrics(template):

@@ -85,8 +85,8 @@ def test_turn_metrics_of_a_version_carry_agent_and_version_dimensions() -> None:
     recorder.emf.emit({"EndToEndLatency": (420.0, "Milliseconds")}, recorder.dimensions)  # type: ignore[union-attr]
     record = json.loads(out.getvalue())
     assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
-        ["Service"],
-        ["Service", "Agent", "Version"],
+        ["service"],
+        ["service", "Agent", "Version"],
     ]
     assert (record["Agent"], record["Version"]) == ("agt_1", "3")
     plain = CallRecorder(session_id="s", room="r", job_id="j", agent_type="single_agent")

@@ -64,7 +64,7 @@ async def test_start_takes_a_dispatch_holds_protection_and_drains_on_sigterm(
         "smart_router",
     )
     assert report["job_id"].startswith("AJ_")
-    emf_names = {k for r in worker.emf() for k in r if k[0].isupper() and k != "Service"}
+    emf_names = {k for r in worker.emf() for k in r if k[0].isupper() and k != "service"}
     assert {"ActiveJobs", "JobsStarted"} <= emf_names
 
 

@@ -85,11 +85,11 @@ async def test_without_ecs_nothing_is_called_and_active_jobs_is_published() -> N
     assert len(records) >= 2
     first = records[0]
     assert first["ActiveJobs"] == 2
-    assert first["Service"] == "voice-worker"
+    assert first["service"] == "voice-worker"
     directive = first["_aws"]["CloudWatchMetrics"][0]
     assert directive == {
         "Namespace": "VoiceAgents",
-        "Dimensions": [["Service"]],
+        "Dimensions": [["service"]],
         "Metrics": [{"Name": "ActiveJobs", "Unit": "Count"}],
     }
 
