@@ -10,7 +10,7 @@ from typing import Any
 
 from livekit.agents import AgentSession, llm
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
-from livekit.agents.voice.events import ConversationItemAddedEvent
+from livekit.agents.voice.events import ConversationItemAddedEvent, ErrorEvent
 
 from voice.report import (
     SessionReport,
@@ -51,9 +51,15 @@ class CallRecorder:
     turns: list[TurnLatency] = field(default_factory=list, init=False)
     # The user's end-of-utterance delay, until the reply that answers it.
     _last_user_eou: float | None = field(default=None, init=False)
+    agent_errors: int = field(default=0, init=False)
 
     def attach(self, session: AgentSession[Any]) -> None:
         session.on("conversation_item_added", self.on_item_added)
+        session.on("error", self.on_error)
+
+    def on_error(self, ev: ErrorEvent) -> None:
+        if not getattr(ev.error, "recoverable", False):
+            self.agent_errors += 1
 
     def on_item_added(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -122,6 +128,7 @@ class CallRecorder:
             end_reason=end_reason,
             agent_id=self.agent_id,
             agent_version=self.agent_version,
+            agent_errors=self.agent_errors,
         )
 
 

@@ -144,9 +144,13 @@ def speech_wav(text: str, rate: int = TTS_RATE) -> bytes:
 class FakeOpenAI:
     """The routes, plus every request they received (for assertions)."""
 
-    def __init__(self, transcript: str = QUESTION, latency: Latency | None = None) -> None:
+    def __init__(
+        self, transcript: str = QUESTION, latency: Latency | None = None, fail_chat: bool = False
+    ) -> None:
         self.transcript = transcript
         self.latency = latency or Latency()
+        # A broken model server: every chat completion is a 500.
+        self.fail_chat = fail_chat
         self.requests: list[Recorded] = []
         self.app = Starlette(
             routes=[
@@ -188,6 +192,9 @@ class FakeOpenAI:
     async def chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(Recorded(request.url.path, body))
+        if self.fail_chat:
+            error = {"message": "the model server is failing", "type": "server_error"}
+            return JSONResponse({"error": error}, status_code=500)
         text = answer_for(body.get("messages", []))
         model = body.get("model", "gpt-4o")
         created = int(time.time())

@@ -41,3 +41,13 @@ def test_the_greeting_is_what_the_latest_instructions_ask_for_word_for_word() ->
     assert answer_for([system, asked]) == "Welcome to version one."
     # Once the caller has spoken, the answer is to them.
     assert answer_for([asked, {"role": "user", "content": "opening hours?"}]) == ANSWER
+
+
+def test_a_failing_model_server_answers_every_chat_with_a_500() -> None:
+    chat = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hours?"}]}
+    with TestClient(FakeOpenAI(fail_chat=True).app) as client:
+        resp = client.post("/v1/chat/completions", json=chat)
+        speech = client.post("/v1/audio/speech", json={"input": "hi", "model": "m"})
+    assert resp.status_code == 500
+    assert resp.json()["error"]["type"] == "server_error"
+    assert speech.status_code == 200
