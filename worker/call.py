@@ -219,6 +219,7 @@ class Call:
             config_version=setup.loaded.version,
             agent_id=setup.dispatch.agent_id,
             agent_version=setup.dispatch.agent_version,
+            answer_timeout=config.realtime.rollout.answer_timeout_seconds,
         )
         self.writer = ReportWriter(bucket=setup.env.reports_bucket, directory=setup.env.reports_dir)
         self._time_limit: asyncio.Task[None] | None = None

@@ -44,9 +44,10 @@ class VersionStats:
 
     def add(self, rec: SessionRecord, report: SessionReport | None) -> None:
         self.sessions += 1
-        # A session fails when it ended failed (no agent, a crash) or its agent hit a provider
-        # error it could not recover from.
-        if rec.status is SessionStatus.FAILED or (report is not None and report.agent_errors):
+        # A session fails when it ended failed (no agent, a crash), its agent hit a provider
+        # error it could not recover from, or left a caller's turn unanswered.
+        broke = report is not None and (report.agent_errors or report.unanswered_turns)
+        if rec.status is SessionStatus.FAILED or broke:
             self.failures += 1
         if report is not None:
             self.latencies_ms += [t.end_to_end_ms for t in report.turns if t.end_to_end_ms]

@@ -62,7 +62,12 @@ def canary_agent(cp: ControlPlane) -> str:
 
 
 def finished_call(
-    cp: ControlPlane, agent_id: str, version: int, errors: int = 0, latency_ms: float = 600.0
+    cp: ControlPlane,
+    agent_id: str,
+    version: int,
+    errors: int = 0,
+    latency_ms: float = 600.0,
+    unanswered: int = 0,
 ) -> None:
     """A session of `version` that has ended, with the report its worker would have written."""
     r = api(cp, "POST", "/session", json={"agent_id": agent_id, "agent_version": version})
@@ -83,6 +88,7 @@ def finished_call(
         agent_id=agent_id,
         agent_version=version,
         agent_errors=errors,
+        unanswered_turns=unanswered,
     )
     boto3.client("s3").put_object(
         Bucket=cp.reports_bucket,
@@ -155,6 +161,18 @@ def test_a_slower_canary_is_rolled_back_and_a_healthy_one_stays(
     assert out["rolled_back"] == [slow]
     assert "p95 more than 300 ms slower" in traffic(cp, slow)["reason"]
     assert len(traffic(cp, healthy)["traffic"]) == 2
+
+
+def test_a_canary_leaving_callers_unanswered_is_rolled_back(
+    plane: tuple[ControlPlane, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cp, _ = plane
+    agent_id = canary_agent(cp)
+    for _ in range(3):
+        finished_call(cp, agent_id, 1)
+        finished_call(cp, agent_id, 2, unanswered=1)
+    assert monitor(capsys)[0]["rolled_back"] == [agent_id]
+    assert "version 2: 3 of 3 sessions failed" in traffic(cp, agent_id)["reason"]
 
 
 def test_with_auto_rollback_off_the_monitor_only_watches(

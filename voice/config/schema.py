@@ -220,6 +220,9 @@ class RolloutSettings(_Section):
     window_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
     # Finished sessions each of canary and baseline needs in the window before it is judged.
     min_sessions: Annotated[int, Field(ge=1, le=100000)] = 20
+    # A caller's turn the agent has not answered this long after it ended counts as unanswered
+    # (the worker counts them in the session report); a session with one has failed.
+    answer_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 8.0
 
 
 WebhookEventType = Literal[
