@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from functions.agents.rollout import RolloutMonitor
 from functions.agents.service import AgentService
+from functions.api.agent_schemas import TrafficPublic
 from functions.api.schemas import SessionPublic
 from functions.config_watch import watch_config
 from functions.domain.models import SessionRecord
@@ -54,6 +56,7 @@ class Container:
     audit: Auditor
     phone: PhoneService
     agents: AgentService
+    rollout: RolloutMonitor
     watchdog: AgentWatchdog | None = None
 
 
@@ -93,12 +96,13 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     client = client or dynamodb_client()
     watch_config()
     store = SessionStore(client, settings.sessions_table)
-    agents = AgentService(AgentStore(client, settings.sessions_table), get_config, utcnow)
+    agent_store = AgentStore(client, settings.sessions_table)
+    agents = AgentService(agent_store, get_config, utcnow)
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
     call_reports = CallReports(reports, get_config)
-    customer_webhooks = customer_webhooks_for(settings, store, call_reports, client)
+    customer_webhooks = customer_webhooks_for(settings, store, call_reports, agent_store, client)
     sessions = SessionService(
         store,
         rooms,
@@ -140,12 +144,25 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         watchdog=watchdog,
         phone=phone,
         agents=agents,
+        rollout=RolloutMonitor(
+            agents,
+            agent_store,
+            store,
+            reports,
+            get_config,
+            utcnow,
+            on_rolled_back=customer_webhooks.rolled_back,
+        ),
         audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
     )
 
 
 def customer_webhooks_for(
-    settings: Settings, store: SessionStore, call_reports: CallReports, client: Any
+    settings: Settings,
+    store: SessionStore,
+    call_reports: CallReports,
+    agents: AgentStore,
+    client: Any,
 ) -> CustomerWebhooks:
     def present(rec: SessionRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
         # The webhook's session is exactly what GET /session/{id} answers.
@@ -160,6 +177,9 @@ def customer_webhooks_for(
         config=get_config,
         clock=utcnow,
         present=present,
+        agents=agents,
+        # The webhook's traffic is exactly what GET /agents/{id}/traffic answers.
+        present_traffic=lambda alloc: TrafficPublic.of(alloc).model_dump(mode="json"),
         secret=settings.webhook_secret,
         deliveries=DeliveryStore(client, settings.sessions_table),
         retry=RetryPolicy(

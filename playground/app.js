@@ -23,6 +23,10 @@
     form: $('call-form'),
     apiKey: $('api-key'),
     agentType: $('agent-type'),
+    agentId: $('agent-id'),
+    agentVersion: $('agent-version'),
+    loadAgents: $('load-agents'),
+    agentVersionShown: $('agent-version-shown'),
     voiceProfile: $('voice-profile'),
     greeting: $('greeting'),
     record: $('record'),
@@ -109,6 +113,9 @@
     setStatus(s.status);
     ui.sessionId.textContent = s.session_id;
     ui.roomName.textContent = s.room_name;
+    if ('agent_id' in s) {
+      ui.agentVersionShown.textContent = s.agent_id ? `${s.agent_id} v${s.agent_version}` : 'config file';
+    }
     if ('agent_joined' in s) {
       ui.agentJoined.textContent = s.agent_joined ? `joined ${timeOf(s.agent_joined_at)}` : 'not joined';
       ui.agentJoined.dataset.joined = String(Boolean(s.agent_joined));
@@ -136,7 +143,9 @@
     segments.clear();
     ui.transcript.replaceChildren();
     ui.transcriptEmpty.hidden = false;
-    for (const el of [ui.sessionId, ui.roomName, ui.ended, ui.agentState]) el.textContent = '–';
+    for (const el of [ui.sessionId, ui.roomName, ui.ended, ui.agentState, ui.agentVersionShown]) {
+      el.textContent = '–';
+    }
     ui.agentJoined.textContent = 'not joined';
     ui.agentJoined.dataset.joined = 'false';
     ui.report.hidden = true;
@@ -344,10 +353,14 @@
     session = null;
     setStatus('creating');
 
-    const body = {
-      agent_type: ui.agentType.value,
-      initial_greeting: ui.greeting.checked,
-    };
+    const body = { initial_greeting: ui.greeting.checked };
+    if (ui.agentId.value) {
+      // The version decides the agent type (and the rest), as the config file does otherwise.
+      body.agent_id = ui.agentId.value;
+      if (ui.agentVersion.value) body.agent_version = Number(ui.agentVersion.value);
+    } else {
+      body.agent_type = ui.agentType.value;
+    }
     const profile = ui.voiceProfile.value.trim();
     if (profile) body.voice_profile = profile;
     if (ui.record.checked) body.record = true;
@@ -407,6 +420,43 @@
     stopPolling();
   }
 
+  // ---------------------------------------------------------------- agents
+
+  function option(value, text) {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = text;
+    return o;
+  }
+
+  async function loadAgents() {
+    showError(null);
+    try {
+      const { agents } = await api('GET', 'agents');
+      ui.agentId.replaceChildren(option('', "the config file's agent"));
+      for (const a of agents) ui.agentId.append(option(a.agent_id, `${a.name} (${a.agent_id})`));
+      if (!agents.length) showError({ code: 'no_agents', message: 'this key has no agents yet: POST /voice/realtime/agents' });
+    } catch (err) {
+      showError(err);
+    }
+    await loadVersions();
+  }
+
+  async function loadVersions() {
+    ui.agentVersion.replaceChildren(option('', 'as the traffic split picks'));
+    ui.agentVersion.disabled = !ui.agentId.value;
+    ui.agentType.disabled = Boolean(ui.agentId.value);
+    if (!ui.agentId.value) return;
+    try {
+      const { versions } = await api('GET', `agents/${encodeURIComponent(ui.agentId.value)}/versions`);
+      for (const v of versions) {
+        ui.agentVersion.append(option(String(v.version), `v${v.version}${v.note ? `: ${v.note}` : ''}`));
+      }
+    } catch (err) {
+      showError(err);
+    }
+  }
+
   // ---------------------------------------------------------------- start-up
 
   if (!LK) {
@@ -417,6 +467,8 @@
   ui.apiKey.value = window.localStorage.getItem(KEY_STORAGE) || '';
   ui.form.addEventListener('submit', startCall);
   ui.end.addEventListener('click', endCall);
+  ui.loadAgents.addEventListener('click', loadAgents);
+  ui.agentId.addEventListener('change', loadVersions);
   ui.unmuteAudio.addEventListener('click', () => room && room.startAudio());
   window.addEventListener('beforeunload', () => {
     if (room) room.disconnect();

@@ -129,6 +129,24 @@ def resolve_spec(changes: dict[str, Any], base: VoiceConfig) -> AgentSpec:
     return AgentSpec.of_config(VoiceConfig(voice=settings))
 
 
+def sections_of(data: Any) -> dict[str, Any]:
+    """A version's sections from a YAML document: the sections themselves, or a whole config
+    file (`voice: ...`), of which the sections a version holds are taken."""
+    if not isinstance(data, dict):
+        raise SpecError(["config: must be a mapping of sections (agent, providers, ...)"])
+    voice = data.get("voice")
+    if not isinstance(voice, dict):
+        return data
+    found = {}
+    for section, path in SECTION_PATHS.items():
+        holder: Any = voice
+        for key in path:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if holder is not None:
+            found[section] = holder
+    return found
+
+
 def _merged(base: Any, change: Any) -> Any:
     if isinstance(base, dict) and isinstance(change, dict):
         out = copy.copy(base)

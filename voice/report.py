@@ -59,3 +59,7 @@ class SessionReport(BaseModel):
     # The agent version the call ran; None for the config file's agent.
     agent_id: str | None = None
     agent_version: int | None = None
+    # Provider errors the library could not recover from (the caller heard an apology, or nothing).
+    agent_errors: int = 0
+    # Caller turns the agent did not answer within voice.realtime.rollout.answer_timeout_seconds.
+    unanswered_turns: int = 0

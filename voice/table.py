@@ -22,6 +22,8 @@ JOIN_GRACE = timedelta(seconds=5)
 # What a gate reader fetches: the `ProjectionExpression` (and its names) of a GetItem.
 GATE_PROJECTION = "#s, join_by"
 GATE_NAMES = {"#s": "status"}
+# What the worker reads of an inbound call's session: the agent version the webhook chose.
+SESSION_VERSION_PROJECTION = "agent_version"
 
 
 def session_key(session_id: str) -> dict[str, Any]:

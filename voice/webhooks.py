@@ -79,5 +79,8 @@ class WebhookEvent(BaseModel):
     id: str
     type: str
     created_at: str
-    session: dict[str, Any]
+    # A session event's session, as GET /session/{id} shows it; None for an agent event.
+    session: dict[str, Any] | None = None
     report: CallReport | None = None
+    # agent.rolled_back: the allocation now in force (as GET .../traffic shows it).
+    traffic: dict[str, Any] | None = None

@@ -20,7 +20,6 @@ from livekit.agents.voice.background_audio import (
 )
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
-from voice.agents import AgentSpec
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
@@ -45,7 +44,7 @@ from worker.pipeline import (
 from worker.report import RECORDING_FILE, CallRecorder, ReportWriter, version_dimensions
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
-from worker.versions import VersionReader, spec_for_job
+from worker.versions import JobVersion, VersionReader, version_for_job
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -149,21 +148,24 @@ class CallSetup:
     emf: EmfEmitter
 
     @classmethod
-    def from_job(cls, ctx: JobContext, spec: AgentSpec | None = None) -> CallSetup:
-        """`spec`: the agent version the job names, in place of the config file's agent."""
+    def from_job(cls, ctx: JobContext, version: JobVersion | None = None) -> CallSetup:
+        """`version`: the agent version the job runs, in place of the config file's agent."""
         env = WorkerEnv.from_env()
         configure_logging(env.log_level)
         # The cache prewarm started: no read here (a background thread refreshes it), so a
         # changed config reaches the next call and a broken one leaves the last good one serving.
         loaded = get_config()
-        if spec is not None:
+        if version is not None:
             # The same call is built from it as from the config file: only the sections differ.
-            loaded = dataclasses.replace(loaded, config=spec.applied_to(loaded.config))
+            loaded = dataclasses.replace(loaded, config=version.spec.applied_to(loaded.config))
         plan = plan_call(ctx.job.metadata, loaded.config, room=ctx.room.name, job_id=ctx.job.id)
-        dispatch = plan.dispatch
-        if spec is None and dispatch.agent_id is not None:
-            # The version could not be read: the report and metrics must not credit it.
-            dispatch = dispatch.model_copy(update={"agent_id": None, "agent_version": None})
+        # The report and metrics credit the version that runs (none when it could not be read).
+        dispatch = plan.dispatch.model_copy(
+            update={
+                "agent_id": None if version is None else version.agent_id,
+                "agent_version": None if version is None else version.version,
+            }
+        )
         log = logger.bind(
             session_id=plan.dispatch.session_id, room=ctx.room.name, job_id=ctx.job.id
         )
@@ -224,6 +226,7 @@ class Call:
             config_version=setup.loaded.version,
             agent_id=setup.dispatch.agent_id,
             agent_version=setup.dispatch.agent_version,
+            answer_timeout=config.realtime.rollout.answer_timeout_seconds,
         )
         self.writer = ReportWriter(bucket=setup.env.reports_bucket, directory=setup.env.reports_dir)
         self._time_limit: asyncio.Task[None] | None = None
@@ -377,12 +380,13 @@ async def refuse(setup: CallSetup) -> None:
 
 async def entrypoint(ctx: JobContext) -> None:
     # Cached after a process's first call of a version: only a new version costs a read.
-    spec = await spec_for_job(
+    version = await version_for_job(
         ctx.job.metadata,
+        session_id_from_room(ctx.job.room.name) or "",
         ctx.proc.userdata.get("versions"),
         logger.bind(room=ctx.room.name, job_id=ctx.job.id),
     )
-    setup = CallSetup.from_job(ctx, spec)
+    setup = CallSetup.from_job(ctx, version)
     # The room's name carries the session id the control plane gave it; metadata is secondary.
     session_id = session_id_from_room(ctx.job.room.name) or setup.dispatch.session_id
     check = start_check(ctx.proc.userdata.get("gate"), session_id)

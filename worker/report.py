@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from livekit.agents import AgentSession, llm
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
-from livekit.agents.voice.events import ConversationItemAddedEvent
+from livekit.agents.voice.events import ConversationItemAddedEvent, ErrorEvent
 
 from voice.report import (
     SessionReport,
@@ -46,14 +47,35 @@ class CallRecorder:
     config_version: str | None = None
     agent_id: str | None = None
     agent_version: int | None = None
+    # A caller turn not answered within this many seconds counts as unanswered; None: not counted.
+    answer_timeout: float | None = None
+    clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time, init=False)
     transcript: list[TranscriptEntry] = field(default_factory=list, init=False)
     turns: list[TurnLatency] = field(default_factory=list, init=False)
     # The user's end-of-utterance delay, until the reply that answers it.
     _last_user_eou: float | None = field(default=None, init=False)
+    agent_errors: int = field(default=0, init=False)
+    unanswered_turns: int = field(default=0, init=False)
+    # When the caller's latest turn still waiting for an answer was added.
+    _waiting_since: float | None = field(default=None, init=False)
 
     def attach(self, session: AgentSession[Any]) -> None:
         session.on("conversation_item_added", self.on_item_added)
+        session.on("error", self.on_error)
+
+    def _stop_waiting(self, at: float) -> None:
+        since, self._waiting_since = self._waiting_since, None
+        if (
+            since is not None
+            and self.answer_timeout is not None
+            and at - since > self.answer_timeout
+        ):
+            self.unanswered_turns += 1
+
+    def on_error(self, ev: ErrorEvent) -> None:
+        if not getattr(ev.error, "recoverable", False):
+            self.agent_errors += 1
 
     def on_item_added(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -65,8 +87,15 @@ class CallRecorder:
             self.transcript.append(TranscriptEntry(role=item.role, text=text, at=at))
         metrics: dict[str, Any] = dict(item.metrics or {})
         if item.role == "user":
+            # The turn is over when its transcript arrives (its created_at is when it started);
+            # a new turn ends the wait of the one before it.
+            now = self.clock()
+            self._stop_waiting(now)
             self._last_user_eou = metrics.get("end_of_turn_delay")
+            self._waiting_since = now
             return
+        # An agent message's created_at is when it started speaking: the answer.
+        self._stop_waiting(item.created_at)
         turn = TurnLatency(
             at=at,
             end_of_utterance_delay_ms=_ms(self._last_user_eou),
@@ -107,6 +136,7 @@ class CallRecorder:
         self, session: AgentSession[Any] | None, *, end_reason: str | None = None
     ) -> SessionReport:
         ended = time.time()
+        self._stop_waiting(self.clock())
         return SessionReport(
             session_id=self.session_id,
             room=self.room,
@@ -122,6 +152,8 @@ class CallRecorder:
             end_reason=end_reason,
             agent_id=self.agent_id,
             agent_version=self.agent_version,
+            agent_errors=self.agent_errors,
+            unanswered_turns=self.unanswered_turns,
         )
 
 

@@ -1,18 +1,22 @@
 """The agent version a job names, read from the sessions table once per process (versions never change).
 
 The worker reads a version item's content only (GetItem on `AGENT#` keys, projected to
-`spec_json`); a version published after the worker started is read on its first call.
+`spec_json`); a version published after the worker started is read on its first call. An inbound
+phone call's rule names only the agent: the version is the one its session records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from voice.agents import VERSION_PROJECTION, AgentSpec, version_key
 from voice.metadata import DispatchMetadata
-from worker.gate import dynamodb_client
+from voice.table import SESSION_VERSION_PROJECTION, session_key
+from worker.gate import UNKNOWN_GRACE, dynamodb_client
 from worker.settings import WorkerEnv
 
 if TYPE_CHECKING:
@@ -57,21 +61,50 @@ class VersionReader:
             self._cache[(agent_id, version)] = spec
         return spec
 
+    def session_version(self, session_id: str) -> int | None:
+        """The agent version an inbound call's session records (blocking). Its webhook may trail
+        the dispatch, so an unknown session is looked for again for `UNKNOWN_GRACE`."""
+        deadline = time.monotonic() + UNKNOWN_GRACE.total_seconds()
+        while True:
+            resp = self._client.get_item(
+                TableName=self._table,
+                Key=session_key(session_id),
+                ProjectionExpression=SESSION_VERSION_PROJECTION,
+                ConsistentRead=True,
+            )
+            item = resp.get("Item")
+            if item is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
+        if not item or "agent_version" not in item:
+            return None
+        return int(item["agent_version"]["N"])
 
-def named_version(raw_metadata: str | None) -> tuple[str, int] | None:
-    """The (agent id, version) a job's dispatch names, if it names one."""
+
+@dataclass(frozen=True)
+class JobVersion:
+    """The agent version a job runs."""
+
+    agent_id: str
+    version: int
+    spec: AgentSpec
+
+
+def named_version(raw_metadata: str | None) -> tuple[str, int | None] | None:
+    """The (agent id, version) a job's dispatch names, if it names an agent; the version is None
+    for an inbound phone call, whose session says it."""
     try:
         dispatch = DispatchMetadata.parse(raw_metadata)
     except ValueError:
         return None  # plan_call reports unusable metadata
-    if dispatch.agent_id is None or dispatch.agent_version is None:
+    if dispatch.agent_id is None:
         return None
     return dispatch.agent_id, dispatch.agent_version
 
 
-async def spec_for_job(
-    raw_metadata: str | None, reader: VersionReader | None, log: Logger
-) -> AgentSpec | None:
+async def version_for_job(
+    raw_metadata: str | None, session_id: str, reader: VersionReader | None, log: Logger
+) -> JobVersion | None:
     """The version the job names, or None for the config file's agent.
 
     A version that cannot be read leaves the call to the config file's agent (a caller hears an
@@ -84,11 +117,15 @@ async def spec_for_job(
     if reader is None:
         log.error("job names an agent version but the worker has no table to read it from")
         return None
-    spec = reader.cached(agent_id, version)
-    if spec is not None:
-        return spec
     try:
-        return await asyncio.to_thread(reader.read, agent_id, version)
+        if version is None:
+            version = await asyncio.to_thread(reader.session_version, session_id)
+        if version is None:
+            log.error("the session names no agent version; the config file's agent serves")
+            return None
+        spec = reader.cached(agent_id, version)
+        if spec is None:
+            spec = await asyncio.to_thread(reader.read, agent_id, version)
     except Exception as exc:
         log.error(
             "could not read the agent version; the config file's agent serves this call",
@@ -97,3 +134,4 @@ async def spec_for_job(
             error=repr(exc),
         )
         return None
+    return JobVersion(agent_id=agent_id, version=version, spec=spec)

@@ -34,6 +34,8 @@ from voice.config import ConfigError, LoadedConfig
 
 # Racing publishes retry with the next number; each loser of a round needs one more round.
 PUBLISH_ATTEMPTS = 32
+# Who the history says made an automatic rollback.
+MONITOR_ACTOR = "monitor"
 
 
 def new_agent_id() -> str:
@@ -205,6 +207,21 @@ class AgentService:
             actor=owner,
             reason=reason,
             previous_revision=target.previous_revision,
+        )
+        return self._write(new, current.revision)
+
+    @translated
+    def roll_back_to_baseline(self, current: Allocation, reason: str) -> Allocation:
+        """The monitor's rollback: all traffic to the split's baseline, if the split still stands."""
+        new = Allocation(
+            agent_id=current.agent_id,
+            revision=current.revision + 1,
+            entries=[TrafficEntry(version=current.baseline, percent=100)],
+            action="auto_rollback",
+            at=self._clock(),
+            actor=MONITOR_ACTOR,
+            reason=reason,
+            previous_revision=current.revision,
         )
         return self._write(new, current.revision)
 

@@ -23,12 +23,25 @@ async def check_once() -> dict[str, Any]:
         }
     )
     publish_capacity(container.admission)
+    rolled_back = judge_canaries()
     return {
         "status": health.status,
         "livekit_connected": health.livekit_connected,
         "active_sessions": health.active_sessions,
         "active_rooms": health.active_rooms,
+        "rolled_back": rolled_back,
     }
+
+
+def judge_canaries() -> list[str]:
+    """Rolls back every canary worse than its baseline (voice.realtime.rollout); their agents."""
+    try:
+        rolled = get_container().rollout.check()
+    except StoreError:
+        logger.warning("canaries not judged")
+        return []
+    publish({"AgentRollbacks": len(rolled)})
+    return [a.agent_id for a in rolled]
 
 
 def publish_capacity(admission: Admission) -> None:

@@ -66,7 +66,10 @@ class OutboxMessage(BaseModel):
 
     event_id: str
     type: str
-    session_id: str
+    # Empty for an agent's event (agent.rolled_back), which names the agent and traffic revision.
+    session_id: str = ""
     created_at: datetime
+    agent_id: str | None = None
+    revision: int | None = None
     # Failed deliveries so far; the retry schedule and the dead letter go by it.
     attempt: int = 0

@@ -7,10 +7,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from functions.domain.agents import Allocation
 from functions.domain.events import OutboxMessage
 from functions.domain.models import SessionRecord, SessionStatus, WebhookDelivery
 from functions.observability import logger
-from functions.sessions.ports import DeliveryLog, Outbox, SessionStorage, WebhookSender
+from functions.sessions.ports import (
+    AgentStorage,
+    DeliveryLog,
+    Outbox,
+    SessionStorage,
+    WebhookSender,
+)
 from functions.sessions.service import Clock
 from functions.sessions.transcripts import CallReports
 from functions.sessions.translate import translated
@@ -23,6 +30,7 @@ from voice.webhooks import SIGNATURE_HEADER, WebhookEvent, event_id, sign
 STARTED = "session.started"
 ENDED = "session.ended"
 FAILED = "session.failed"
+ROLLED_BACK = "agent.rolled_back"
 _FINAL_EVENT = {SessionStatus.ENDED: ENDED, SessionStatus.FAILED: FAILED}
 # SQS delays a message by 15 minutes at most.
 MAX_DELAY_SECONDS = 900
@@ -69,6 +77,9 @@ class CustomerWebhooks:
     secret: str | None
     retry: RetryPolicy = RetryPolicy()
     deliveries: DeliveryLog | None = None
+    # Agent events read the allocation they announce, shown as GET .../traffic shows it.
+    agents: AgentStorage | None = None
+    present_traffic: Callable[[Allocation], dict[str, Any]] | None = None
 
     # -- emit (on the request path: never raises, never waits on the receiver) ---------------
 
@@ -82,6 +93,20 @@ class CustomerWebhooks:
         rec = self._get(session_id)
         if rec is not None and rec.status in _FINAL_EVENT:
             self._emit(rec, _FINAL_EVENT[rec.status])
+
+    def rolled_back(self, alloc: Allocation) -> None:
+        """`agent.rolled_back` for the allocation an automatic rollback put in force."""
+        settings = self._settings()
+        if settings is None or ROLLED_BACK not in settings.events:
+            return
+        message = OutboxMessage(
+            event_id=event_id(f"{alloc.agent_id}/traffic/{alloc.revision}", ROLLED_BACK),
+            type=ROLLED_BACK,
+            agent_id=alloc.agent_id,
+            revision=alloc.revision,
+            created_at=self.clock(),
+        )
+        self._queue(message, {"agent_id": alloc.agent_id, "revision": alloc.revision})
 
     def _get(self, session_id: str) -> SessionRecord | None:
         try:
@@ -101,7 +126,10 @@ class CustomerWebhooks:
             session_id=rec.session_id,
             created_at=self.clock(),
         )
-        log = {"session_id": rec.session_id, "event": event_type, "event_id": message.event_id}
+        self._queue(message, {"session_id": rec.session_id})
+
+    def _queue(self, message: OutboxMessage, log: dict[str, Any]) -> None:
+        log = log | {"event": message.type, "event_id": message.event_id}
         try:
             self.outbox.send(message)
             logger.info("webhook event queued", extra=log)
@@ -123,12 +151,12 @@ class CustomerWebhooks:
         outbox itself is unreachable (the queue then hands the message back)."""
         log = {"session_id": message.session_id, "event_id": message.event_id}
         settings = self._settings()
+        if message.agent_id is not None:
+            return self._deliver_agent_event(message, settings, log)
         rec = self.store.get(message.session_id, self.clock())
         if settings is None or rec is None:
             return "dropped"
-        if not self.secret:
-            logger.error("VOICE_WEBHOOK_SECRET is not set: webhook dead-lettered", extra=log)
-            self.outbox.dead_letter(message)
+        if self._dead_lettered_without_secret(message, log):
             return "dead_lettered"
 
         report = None
@@ -139,11 +167,43 @@ class CustomerWebhooks:
                 self.outbox.send(message, self.retry.report_poll_seconds)
                 return "waiting_for_report"
 
-        body = self._body(message, rec, report)
+        return self._post(message, self._body(message, rec, report), settings, log)
+
+    def _deliver_agent_event(
+        self, message: OutboxMessage, settings: WebhookSettings | None, log: dict[str, Any]
+    ) -> str:
+        assert message.agent_id is not None and message.revision is not None
+        alloc = None
+        if settings is not None and self.agents is not None and self.present_traffic is not None:
+            alloc = self.agents.allocation(message.agent_id, message.revision)
+        if settings is None or alloc is None or self.present_traffic is None:
+            return "dropped"
+        if self._dead_lettered_without_secret(message, log):
+            return "dead_lettered"
+        event = WebhookEvent(
+            id=message.event_id,
+            type=message.type,
+            created_at=message.created_at.isoformat(),
+            traffic=self.present_traffic(alloc),
+        )
+        body = event.model_dump_json(exclude_none=True).encode()
+        return self._post(message, body, settings, log | {"agent_id": message.agent_id})
+
+    def _dead_lettered_without_secret(self, message: OutboxMessage, log: dict[str, Any]) -> bool:
+        if self.secret:
+            return False
+        logger.error("VOICE_WEBHOOK_SECRET is not set: webhook dead-lettered", extra=log)
+        self.outbox.dead_letter(message)
+        return True
+
+    def _post(
+        self, message: OutboxMessage, body: bytes, settings: WebhookSettings, log: dict[str, Any]
+    ) -> str:
+        """One POST; on failure, the retry or the dead letter the policy says."""
         failure = self.sender.post(
             str(settings.url),
             body,
-            {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)},
+            {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret or "", body)},
             settings.timeout_seconds,
         )
         if failure is None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.agents.traffic import sticky_key
+from functions.domain.agents import ChosenVersion
 from functions.domain.errors import (
     CallNotPlaced,
     ConfigUnavailable,
@@ -87,6 +88,9 @@ def inbound_dispatch(realtime: RealtimeSettings, route: InboundNumber) -> Dispat
         instructions=route.instructions,
         greeting=route.greeting,
         phone=PhoneLeg(direction="inbound", number=route.number),
+        # The version is chosen per caller when the call's session is written (the worker reads
+        # it from there): a dispatch rule's metadata is the same for every call.
+        agent_id=route.agent_id,
     )
 
 
@@ -242,7 +246,14 @@ class PhoneService:
             logger.warning("call to a number not in the config: hung up", extra=log)
             return EventOutcome(None, "refused: unknown number")
         at = ev.created_at or self.clock()
-        dispatch = inbound_dispatch(realtime, route).model_copy(update={"session_id": session_id})
+        chosen = self._inbound_agent(route, caller, log)
+        dispatch = inbound_dispatch(realtime, route).model_copy(
+            update={
+                "session_id": session_id,
+                "agent_id": None if chosen is None else chosen.agent_id,
+                "agent_version": None if chosen is None else chosen.version,
+            }
+        )
         leg = PhoneLeg(direction="inbound", number=number, remote=caller)
         rec = steps.pending_record(route.user, dispatch, loaded, at).model_copy(
             update={"room_name": ev.room_name, "phone": leg}
@@ -265,6 +276,24 @@ class PhoneService:
         await self._note_agent(session_id, ev.room_name, at)
         logger.info("inbound call answered", extra=log | {"user": route.user})
         return EventOutcome(session_id, "activated" if changed else "unchanged")
+
+    def _inbound_agent(
+        self, route: InboundNumber, caller: str, log: dict[str, Any]
+    ) -> ChosenVersion | None:
+        """The version the number's agent gives this caller; None (the config file's agent)
+        when the number names no agent or one its owner does not have."""
+        if route.agent_id is None:
+            return None
+        try:
+            return self.sessions.choose_agent(
+                route.user, route.agent_id, None, sticky_key(None, caller, route.user)
+            )
+        except InvalidRequest as exc:
+            logger.error(
+                "inbound number names an agent that cannot serve: the config agent answers",
+                extra=log | {"why": exc.message},
+            )
+            return None
 
     async def _dialing(self, rec: SessionRecord, ev: RoomEvent) -> EventOutcome | None:
         """An outbound call not yet answered: it fails if the phone leaves, goes active on answer."""

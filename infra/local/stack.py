@@ -57,6 +57,13 @@ def wait_ready(
     raise RuntimeError(f"{name} did not become ready within {timeout:.0f} s:\n{tail}")
 
 
+# The monitor's canary judging, run beside the reaper: the local stack has no scheduled monitor.
+_JUDGE_CANARIES = (
+    "from functions.background.monitor import judge_canaries; "
+    "print({'rolled_back': judge_canaries()})"
+)
+
+
 @dataclass
 class StackOptions:
     api_port: int = 8000
@@ -263,13 +270,26 @@ class LocalStack:
 
     # -- reaper -------------------------------------------------------------------------------
 
+    def judge_canaries(self) -> str:
+        """One run of the monitor's automatic rollback (every minute in AWS); what it printed."""
+        done = subprocess.run(
+            [sys.executable, "-c", _JUDGE_CANARIES],
+            env=self.base_env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout
+
     def _reaper_loop(self) -> None:
         env = self.base_env()
         cmd = [
             sys.executable,
             "-c",
             "from functions.background.reaper import reap_once; "
-            "from functions.aio import run_sync; print(run_sync(reap_once()))",
+            "from functions.aio import run_sync; print(run_sync(reap_once())); " + _JUDGE_CANARIES,
         ]
         while not self._reaper_stop.wait(self.opts.reaper_interval):
             with self.log_path("reaper").open("ab") as log:

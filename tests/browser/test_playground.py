@@ -199,3 +199,38 @@ def test_playground_shows_the_api_error_for_a_wrong_key(
     assert page.text_content("#status") == "idle"
     assert page.is_enabled("#start")
     assert page.is_disabled("#end")
+
+
+@pytest.mark.timeout(180)
+def test_playground_calls_the_agent_version_picked(stack: LocalStack, browser: Browser) -> None:
+    api_key = stack.api_keys[0][0]
+    headers = {"x-api-key": api_key}
+    base = f"{stack.api_url}/voice/realtime"
+    agent_id = httpx.post(f"{base}/agents", headers=headers, json={"name": "picker"}, timeout=10)
+    agent_id = agent_id.json()["agent_id"]
+    for note in ("first", "second"):
+        body = {"config": {"agent": {"type": "single_agent"}}, "note": note}
+        r = httpx.post(f"{base}/agents/{agent_id}/versions", headers=headers, json=body, timeout=10)
+        assert r.status_code == 201, r.text
+
+    page = browser.contexts[0].new_page()
+    page.goto(stack.playground_url)
+    page.fill("#api-key", api_key)
+    page.click("#load-agents")
+    page.wait_for_selector(f"#agent-id option[value={agent_id}]", state="attached", timeout=15_000)
+    page.select_option("#agent-id", agent_id)
+    page.wait_for_selector("#agent-version option[value='2']", state="attached", timeout=15_000)
+    assert page.text_content("#agent-version option[value='2']") == "v2: second"
+    assert page.is_disabled("#agent-type")
+    page.select_option("#agent-version", "2")
+    page.click("#start")
+    page.wait_for_function(
+        "id => document.getElementById('agent-version-shown').textContent === `${id} v2`",
+        arg=agent_id,
+        timeout=30_000,
+    )
+    session_id = page.text_content("#session-id")
+    page.click("#end")
+    page.wait_for_selector("#status[data-status=ended]", timeout=30_000)
+    shown = httpx.get(f"{base}/session/{session_id}", headers=headers, timeout=10).json()
+    assert (shown["agent_id"], shown["agent_version"]) == (agent_id, 2)

@@ -1,6 +1,6 @@
 """Agent versions on the real local stack: a caller pinned to a version hears that version, a
-version published while the worker runs is served without a restart, and the report and the
-customer webhook say which version ran."""
+version published while the worker runs is served without a restart, the report and the
+customer webhook say which version ran, and a canary whose model server fails is rolled back."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.local.stack import LocalStack
+from infra.local.stack import LocalStack, free_port
 from tests.support.caller import Caller, wait_until
-from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer
 from tests.support.stack import log_tail, poll_session, session_report, stack_with_webhooks
 from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
 
@@ -35,10 +35,22 @@ def stack(
     receiver: ReceiverServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalStack]:
+    # One finished session a side is enough to judge a canary here.
     with stack_with_webhooks(
-        tmp_path_factory.mktemp("stack"), fake_openai, receiver.hook_url, SECRET
+        tmp_path_factory.mktemp("stack"),
+        fake_openai,
+        receiver.hook_url,
+        SECRET,
+        rollout={"min_sessions": 1},
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def broken_models() -> Iterator[FakeOpenAIServer]:
+    """A model server whose every chat completion fails."""
+    with FakeOpenAIServer(free_port(), FakeOpenAI(fail_chat=True)) as server:
+        yield server
 
 
 def version_config(n: int) -> dict[str, Any]:
@@ -58,9 +70,10 @@ async def publish(api: httpx.AsyncClient, agent_id: str, n: int) -> None:
 
 
 async def greeting_heard(
-    stack: LocalStack, api: httpx.AsyncClient, agent_id: str, version: int
+    stack: LocalStack, api: httpx.AsyncClient, agent_id: str, version: int, words: str = "version"
 ) -> tuple[str, str]:
-    """(session id, what the agent said) for a caller pinned to `version`, once greeted."""
+    """(session id, what the agent said) for a caller pinned to `version`, once it has said
+    `words`."""
     resp = await api.post(
         "/session",
         json={"agent_id": agent_id, "agent_version": version, "end_user_id": f"pinned-{version}"},
@@ -74,9 +87,9 @@ async def greeting_heard(
         await poll_session(api, created["session_id"], lambda s: s["agent_joined"], WAIT, "agent")
         await caller.wait_for_voice(after=joined_at, timeout=WAIT)
         await wait_until(
-            lambda: "version" in " ".join(caller.said_by(caller.agents_joined[0])),
+            lambda: words in " ".join(caller.said_by(caller.agents_joined[0])),
             WAIT,
-            "the greeting's transcript",
+            f"the agent to say {words!r}",
         )
         said = " ".join(caller.said_by(caller.agents_joined[0]))
     except AssertionError as exc:
@@ -143,3 +156,50 @@ async def test_each_pinned_caller_hears_its_version_also_one_published_after_the
         event = ended(session_id)
         assert event is not None
         assert (event["session"]["agent_id"], event["session"]["agent_version"]) == (agent_id, n)
+
+
+async def test_a_canary_whose_model_server_fails_is_rolled_back_to_the_baseline(
+    stack: LocalStack,
+    api: httpx.AsyncClient,
+    receiver: ReceiverServer,
+    broken_models: FakeOpenAIServer,
+) -> None:
+    agent_id = (await api.post("/agents", json={"name": "canary"})).json()["agent_id"]
+    await publish(api, agent_id, 1)
+    broken = version_config(2)
+    broken["providers"] = {"openai": {"llm": {"base_url": broken_models.base_url}}}
+    r = await api.post(f"/agents/{agent_id}/versions", json={"config": broken})
+    assert r.status_code == 201, r.text
+    split = {"traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}
+    r = await api.put(f"/agents/{agent_id}/traffic", json=split, headers={"If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+
+    good, _ = await greeting_heard(stack, api, agent_id, 1)
+    # The canary's LLM fails: the caller hears the apology instead of a greeting.
+    bad, _ = await greeting_heard(stack, api, agent_id, 2, words="problem on my side")
+    for session_id in (good, bad):
+        await wait_until(
+            lambda sid=session_id: session_report(stack, sid) is not None, WAIT, "the report"
+        )
+    assert session_report(stack, bad)["agent_errors"] >= 1  # type: ignore[index]
+    assert session_report(stack, good)["agent_errors"] == 0  # type: ignore[index]
+    for session_id in (good, bad):
+        await poll_session(
+            api, session_id, lambda s: s["status"] not in ("pending", "active"), WAIT, "the end"
+        )
+
+    printed = stack.judge_canaries()
+    assert agent_id in printed, printed
+    traffic = (await api.get(f"/agents/{agent_id}/traffic")).json()
+    assert traffic["traffic"] == [{"version": 1, "percent": 100}]
+    assert traffic["action"] == "auto_rollback"
+    assert "version 2: 1 of 1 sessions failed" in traffic["reason"]
+    try:
+        await wait_until(
+            lambda: bool(receiver.receiver.events("agent.rolled_back")), WAIT, "agent.rolled_back"
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tail(stack, 'outbox')}") from exc
+    [event] = receiver.receiver.events("agent.rolled_back")
+    assert event["traffic"]["agent_id"] == agent_id
+    assert event["traffic"]["revision"] == traffic["revision"]

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from infra.template import create_sessions_table, load_template, table_create_kwargs
 from voice.agents import VERSION_PROJECTION
+from voice.table import SESSION_VERSION_PROJECTION
 
 # PSS (what the job memory limit is checked against) measured by bench/worker_memory.py with
 # LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0: worker main process, forkserver, one idle job process.
@@ -564,6 +565,7 @@ def test_the_worker_may_only_read_session_gates_and_versions_and_write_its_heart
         "sk",
         "status",
         "join_by",
+        SESSION_VERSION_PROJECTION,
     }
     beat = by_sid["CapacityHeartbeat"]
     assert beat["Action"] == "dynamodb:PutItem"

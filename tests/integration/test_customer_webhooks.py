@@ -3,7 +3,6 @@ HTTP receiver, signed, retried after failures, dead-lettered when the receiver s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,12 +10,12 @@ import boto3
 import pytest
 
 from functions.sessions.customer_webhooks import RetryPolicy
-from infra.local.aws import create_webhook_queues
 from infra.local.outbox import poll_once
 from tests.support.config_files import config_with
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import invoke
 from tests.support.livekit_events import event_body, post_event
+from tests.support.outbox import drain_until, use_webhook_queues
 from tests.support.webhook_receiver import ReceiverServer, WebhookReceiver
 from voice.report import SessionReport, TranscriptEntry, TurnLatency, Usage, report_key
 
@@ -32,18 +31,7 @@ def receiver() -> Iterator[ReceiverServer]:
 
 @pytest.fixture
 def queues(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    sqs = boto3.client("sqs")
-    create_webhook_queues(sqs)
-    urls = {
-        name: sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        for name in ("voice-webhooks-local", "voice-webhooks-dlq-local")
-    }
-    monkeypatch.setenv("WEBHOOK_QUEUE_URL", urls["voice-webhooks-local"])
-    monkeypatch.setenv("WEBHOOK_DLQ_URL", urls["voice-webhooks-dlq-local"])
-    monkeypatch.setenv("VOICE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("WEBHOOK_RETRY_BASE_SECONDS", "1")
-    monkeypatch.setenv("WEBHOOK_REPORT_WAIT_SECONDS", "600")
-    return urls
+    return use_webhook_queues(monkeypatch, SECRET)
 
 
 Configure = Callable[..., None]
@@ -59,17 +47,6 @@ def configure(queues: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monkey
         reset_control_plane()
 
     return use
-
-
-def drain_until(queues: dict[str, str], done: Callable[[], bool], what: str) -> None:
-    """Runs the outbox consumer (as the SQS trigger would) until `done()`; delayed retries included."""
-    sqs = boto3.client("sqs")
-    deadline = time.monotonic() + 60
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        if not poll_once(sqs, queues["voice-webhooks-local"]):
-            time.sleep(0.2)
 
 
 def new_live_session(cp: ControlPlane, **body: object) -> dict:

@@ -167,6 +167,7 @@ def test_monitor_and_health_see_a_reachable_livekit(
         "livekit_connected": True,
         "active_sessions": 0,
         "active_rooms": 1,
+        "rolled_back": [],
     }
     health = invoke("GET", f"{BASE}/health").body
     assert health["status"] == "healthy"

@@ -146,9 +146,13 @@ def speech_wav(text: str, rate: int = TTS_RATE) -> bytes:
 class FakeOpenAI:
     """The routes, plus every request they received (for assertions)."""
 
-    def __init__(self, transcript: str = QUESTION, latency: Latency | None = None) -> None:
+    def __init__(
+        self, transcript: str = QUESTION, latency: Latency | None = None, fail_chat: bool = False
+    ) -> None:
         self.transcript = transcript
         self.latency = latency or Latency()
+        # A broken model server: every chat completion is a 500.
+        self.fail_chat = fail_chat
         self.requests: list[Recorded] = []
         self.app = web.Application()
         self.app.add_routes(
@@ -207,6 +211,9 @@ class FakeOpenAI:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(Recorded(request.path, body))
+        if self.fail_chat:
+            error = {"message": "the model server is failing", "type": "server_error"}
+            return web.json_response({"error": error}, status=500)
         text = answer_for(body.get("messages", []))
         model = body.get("model", "gpt-4o")
         created = int(time.time())

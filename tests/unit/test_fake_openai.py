@@ -186,3 +186,15 @@ async def test_realtime_without_server_vad_transcribes_on_commit_only(
         "input_audio_buffer.committed",
     ]
     assert events[-1][1]["transcript"] == QUESTION
+
+
+@pytest.mark.parametrize("server", [Latency()], indirect=True)
+def test_a_failing_model_server_answers_every_chat_with_a_500(server: FakeOpenAIServer) -> None:
+    server.fake.fail_chat = True
+    chat = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hours?"}]}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        resp = client.post("/v1/chat/completions", json=chat)
+        speech = client.post("/v1/audio/speech", json={"input": "hi", "model": "m"})
+    assert resp.status_code == 500
+    assert resp.json()["error"]["type"] == "server_error"
+    assert speech.status_code == 200

@@ -218,7 +218,27 @@ class AdmissionSettings(_Section):
     retry_after: Annotated[int, Field(ge=1, le=3600)] = 5
 
 
-WebhookEventType = Literal["session.started", "session.ended", "session.failed"]
+class RolloutSettings(_Section):
+    """Automatic rollback: the monitor compares each canary version with its agent's baseline
+    (the version with most traffic) over the last `window_seconds`, and sends all traffic back
+    to the baseline when the canary is worse."""
+
+    auto_rollback: bool = True
+    # A canary whose failed share of sessions is over this multiple of the baseline's is rolled back.
+    failure_multiple: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+    # A canary whose end-of-speech -> agent-audio p95 is over the baseline's by this is rolled back.
+    latency_margin_ms: Annotated[int, Field(ge=0, le=60000)] = 300
+    window_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
+    # Finished sessions each of canary and baseline needs in the window before it is judged.
+    min_sessions: Annotated[int, Field(ge=1, le=100000)] = 20
+    # A caller's turn the agent has not answered this long after it ended counts as unanswered
+    # (the worker counts them in the session report); a session with one has failed.
+    answer_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 8.0
+
+
+WebhookEventType = Literal[
+    "session.started", "session.ended", "session.failed", "agent.rolled_back"
+]
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 
 
@@ -262,6 +282,7 @@ class RealtimeSettings(_Section):
     recording: RecordingSettings = RecordingSettings()
     privacy: PrivacySettings = PrivacySettings()
     telephony: TelephonySettings = TelephonySettings()
+    rollout: RolloutSettings = RolloutSettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:

@@ -24,6 +24,9 @@ class InboundNumber(_Section):
     instructions: str | None = None
     greeting: str | None = None
     voice_profile: str | None = None
+    # One of `user`'s agents (POST /agents): its traffic split picks each caller's version by
+    # their number. Without it, the config file's agent answers.
+    agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class OutboundTrunk(_Section):

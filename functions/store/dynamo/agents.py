@@ -12,12 +12,19 @@ from typing import Any
 
 from functions.domain.agents import AgentRecord, AgentVersionRecord, Allocation
 from functions.store.dynamo.guard import dynamo_errors, query_pages, transact
-from functions.store.dynamo.items import BY_USER_INDEX, deserialize, iso, serialize
+from functions.store.dynamo.items import (
+    BY_STATE_INDEX,
+    BY_USER_INDEX,
+    deserialize,
+    iso,
+    serialize,
+)
 from voice.agents import VERSION_SK_PREFIX, AgentSpec, agent_pk, version_key, version_sk
 
 AGENT_SK = "AGENT"
 TRAFFIC_SK = "TRAFFIC"
 TRAFFIC_HISTORY_PREFIX = "TRAFFIC#"
+CANARY_STATE = "CANARY"
 
 
 def owner_pk(owner: str) -> str:
@@ -95,6 +102,10 @@ def _allocation_item(alloc: Allocation, sk: str) -> dict[str, Any]:
         values["reason"] = alloc.reason
     if alloc.previous_revision is not None:
         values["previous_revision"] = alloc.previous_revision
+    if sk == TRAFFIC_SK and len(alloc.entries) > 1:
+        # Sparse: only splits in force are in the by-state index, for the monitor to judge.
+        values["gsi2pk"] = CANARY_STATE
+        values["gsi2sk"] = alloc.agent_id
     return serialize(values)
 
 
@@ -177,6 +188,17 @@ class AgentStore:
 
     def history(self, agent_id: str) -> list[Allocation]:
         return [_allocation(i) for i in self._partition(agent_id, TRAFFIC_HISTORY_PREFIX)]
+
+    def canaries(self) -> list[Allocation]:
+        """Every allocation in force that splits traffic between versions."""
+        pages = query_pages(
+            self._client,
+            TableName=self._table,
+            IndexName=BY_STATE_INDEX,
+            KeyConditionExpression="gsi2pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": CANARY_STATE}},
+        )
+        return [_allocation(item) for page in pages for item in page.get("Items", [])]
 
     def set_traffic(self, alloc: Allocation, expected_revision: int) -> bool:
         """Puts `alloc` in force if the one in force is still `expected_revision`; False if not."""
