@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from functions.api import playground
-from functions.api.errors import BodySizeLimit, DynamoDeadline, install_error_handlers
+from functions.api.errors import AwsDeadline, BodySizeLimit, install_error_handlers
 from functions.api.routes import router
 from functions.settings import get_settings
 
@@ -19,7 +19,7 @@ def create_app() -> FastAPI:
     app.include_router(router)
     app.include_router(playground.router)
     install_error_handlers(app)
-    app.add_middleware(DynamoDeadline, seconds=get_settings().dynamo_budget_seconds)
+    app.add_middleware(AwsDeadline, seconds=get_settings().aws_budget_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
     return app
 
