@@ -22,8 +22,9 @@ class Settings(BaseModel):
     livekit_api_key: str = DEV_LIVEKIT_KEY
     livekit_api_secret: str = Field(default=DEV_LIVEKIT_SECRET, repr=False)
     livekit_timeout_seconds: float = 3.0
-    # DynamoDB time one API request may spend in all (retries included) before it answers 503.
-    dynamo_budget_seconds: float = Field(default=3.0, gt=0.0, le=10.0)
+    # AWS time (DynamoDB, a config refresh) one API request may spend in all, retries included,
+    # before it answers 503.
+    aws_budget_seconds: float = Field(default=3.0, gt=0.0, le=10.0)
     max_body_bytes: int = 16 * 1024
     metrics_namespace: str = "VoiceAgents"
     # Re-dispatches of an agent that left a live call before the session is failed.
@@ -73,7 +74,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         "LIVEKIT_API_KEY": "livekit_api_key",
         "LIVEKIT_API_SECRET": "livekit_api_secret",
         "LIVEKIT_TIMEOUT_SECONDS": "livekit_timeout_seconds",
-        "DYNAMO_BUDGET_SECONDS": "dynamo_budget_seconds",
+        "AWS_BUDGET_SECONDS": "aws_budget_seconds",
         "MAX_BODY_BYTES": "max_body_bytes",
         "METRICS_NAMESPACE": "metrics_namespace",
         "MAX_REDISPATCH": "max_redispatch",

@@ -32,12 +32,12 @@ from functions.store.dynamo import (
     FleetStore,
     SessionStore,
 )
-from functions.store.dynamo.deadline import budgeted
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
 from functions.store.sqs import SqsAgentChecks
 from functions.store.webhook_sender import HttpWebhookSender
+from voice.aws_budget import budgeted
 from voice.config import get_config, reset_config_cache
 
 
@@ -60,10 +60,10 @@ class Container:
     watchdog: AgentWatchdog | None = None
 
 
-# One DynamoDB attempt takes at most this long (connect + read); a request's budget
-# (Settings.dynamo_budget_seconds) never starts one it cannot wait out.
+# Per attempt; within an API request the read timeout is cut to what is left of its DynamoDB
+# budget (Settings.aws_budget_seconds, voice/aws_budget.py).
 _CONNECT_TIMEOUT = 1.0
-_READ_TIMEOUT = 1.0
+_READ_TIMEOUT = 2.0
 
 
 def dynamodb_client() -> Any:
@@ -80,7 +80,7 @@ def dynamodb_client() -> Any:
             retries={"mode": "standard", "max_attempts": 2},
         ),
     )
-    return budgeted(client, _CONNECT_TIMEOUT + _READ_TIMEOUT)
+    return budgeted(client)
 
 
 def sqs_client() -> Any:

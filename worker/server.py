@@ -13,6 +13,7 @@ from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, JobSlots, TaskProtection
 from worker.gate import dynamodb_client
 from worker.heartbeat import CapacityReporter, HeartbeatWriter
+from worker.job_loss import LostJobs
 from worker.settings import WorkerEnv
 
 PRELOAD_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
@@ -91,6 +92,7 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
     server.capacity = capacity_reporter(server, settings, env)
     server.on("worker_started", server.capacity.start)
     server.on("worker_registered", server.capacity.registered)
+    server.on("worker_started", LostJobs(server, env).start)
     return server
 
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from functions.api import agent_routes, playground
-from functions.api.errors import BodySizeLimit, DynamoDeadline, install_error_handlers
+from functions.api.errors import AwsDeadline, BodySizeLimit, install_error_handlers
 from functions.api.routes import API_PREFIX, router
 from functions.settings import get_settings
 
@@ -31,7 +31,7 @@ def create_app() -> FastAPI:
     app.include_router(agent_routes.router)
     app.include_router(playground.router)
     install_error_handlers(app)
-    app.add_middleware(DynamoDeadline, seconds=get_settings().dynamo_budget_seconds)
+    app.add_middleware(AwsDeadline, seconds=get_settings().aws_budget_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
     return app
 

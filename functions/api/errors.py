@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.domain.errors import DomainError
 from functions.observability import logger
-from functions.store.dynamo.deadline import dynamo_budget
+from voice.aws_budget import BudgetSpent, aws_budget
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -87,14 +87,19 @@ def install_error_handlers(app: FastAPI) -> None:
             message = str(exc.detail)
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
+    @app.exception_handler(BudgetSpent)
+    async def _budget(_: Request, exc: BudgetSpent) -> JSONResponse:
+        # Stores translate it; this catches a call made outside a store's error guard.
+        return error_response(503, "dependency_unavailable", str(exc), {"Retry-After": "2"})
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
 
 
-class DynamoDeadline:
-    """Gives each request one DynamoDB budget: past it, the request answers 503 at once."""
+class AwsDeadline:
+    """Gives each request one AWS budget: past it, the request answers 503 at once."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -104,7 +109,7 @@ class DynamoDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with dynamo_budget(self.seconds):
+        with aws_budget(self.seconds):
             await self.app(scope, receive, send)
 
 

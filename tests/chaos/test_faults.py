@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -215,6 +216,44 @@ async def test_a_worker_sigkilled_mid_call_is_taken_over_or_ends_never_active_wi
         outcome="taken over" if taken_over else body["status"],
         new_agent_joined_after_kill_s=recovered,
         caller_back_s=back if taken_over else None,
+        consistent_s=time.monotonic() - hung_up,
+    )
+
+
+def job_pid(chaos: Chaos, worker: str, room: str) -> int:
+    """The pid of the job process serving `room`, from the worker's log (its lines carry pid)."""
+    main = chaos.stack.procs[worker].pid
+    for line in chaos.stack.log_path(worker).read_text(errors="replace").splitlines():
+        found = re.search(r'"pid": (\d+)', line)
+        if room in line and found and int(found.group(1)) != main:
+            return int(found.group(1))
+    raise AssertionError(f"no job process of {room} in {worker}'s log")
+
+
+@pytest.mark.parametrize("run", range(RUNS))
+async def test_a_job_process_killed_mid_call_is_replaced_while_its_worker_lives(
+    chaos: Chaos, api: httpx.AsyncClient, run: int
+) -> None:
+    stack = chaos.stack
+    for name in ("worker", "worker-b"):
+        if name not in stack.procs:
+            stack.start_worker(name, health_port=free_port(), env={"ECS_AGENT_URI": ""})
+    async with live_call(chaos, api) as call:
+        victim = holder(chaos, call.session_id)
+        os.kill(job_pid(chaos, victim, call.created["room_name"]), signal.SIGKILL)
+        killed = time.monotonic()
+        await wait_until(lambda: len(call.caller.agents_joined) >= 2, WAIT, "a new agent")
+        joined = time.monotonic() - killed
+        await answered(call)
+        back = time.monotonic() - killed
+        assert stack.procs[victim].poll() is None, "the worker itself must live on"
+        hung_up = time.monotonic()
+    await settled(chaos, api, [call.session_id])
+    # Recorded, not yet asserted (issue 18 item 1: 5 s, p95 of 5 runs): see the figures.
+    chaos.figures.record(
+        "job_process_sigkill_mid_call",
+        new_agent_joined_after_kill_s=joined,
+        caller_back_s=back,
         consistent_s=time.monotonic() - hung_up,
     )
 

@@ -1,10 +1,12 @@
-"""A stalled table costs an API request at most its DynamoDB budget (3 s), answered as 503 JSON
-with Retry-After; the API serves again as soon as the table does. Real sockets: the moto server
-behind a proxy that stops forwarding, as a frozen emulator or a hung network path does."""
+"""A stalled AWS (the table, and the S3 object the config is refreshed from) costs an API request
+at most its AWS budget (3 s), answered as 503 JSON with Retry-After; the API serves again as soon
+as AWS does. Real sockets: the moto server behind a proxy that stops forwarding, as a frozen
+emulator or a hung network path does."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import boto3
@@ -26,18 +28,23 @@ STALLED_RESPONSE_BOUND_S = 3.5
 
 @pytest.fixture
 def stalling_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[StallingProxy, str]]:
-    """The API wired to a moto server through a StallingProxy; yields it and an API key."""
+    """The API wired to a moto server through a StallingProxy, its config re-read from S3 on
+    every request; yields the proxy and an API key."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     proxy = StallingProxy(host, port)
     try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="voice-config")
+        s3.put_object(Bucket="voice-config", Key="voice.yaml", Body=CONFIG_FILE.read_bytes())
+        monkeypatch.setenv("VOICE_CONFIG_TTL_SECONDS", "0")
         client = boto3.client("dynamodb")
         create_sessions_table(client, TABLE)
         report_capacity(client, TABLE, free=10)
         monkeypatch.setenv("SESSIONS_TABLE", TABLE)
-        monkeypatch.setenv("VOICE_CONFIG_URI", str(CONFIG_FILE))
+        monkeypatch.setenv("VOICE_CONFIG_URI", "s3://voice-config/voice.yaml")
         monkeypatch.setenv("LIVEKIT_URL", unreachable_livekit_url())
         monkeypatch.setenv("LIVEKIT_API_KEY", DEV_LIVEKIT_KEY)
         monkeypatch.setenv("LIVEKIT_API_SECRET", DEV_LIVEKIT_SECRET)
@@ -49,6 +56,10 @@ def stalling_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[StallingPr
     finally:
         reset_control_plane()
         proxy.close()
+        # moto's server keeps its state in the process: empty it for the next test.
+        urllib.request.urlopen(
+            urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+        ).close()
         server.stop()
 
 
@@ -74,3 +85,20 @@ def test_a_stalled_table_answers_503_with_retry_after_within_the_budget_then_rec
     proxy.thaw()
     r = invoke("POST", f"{BASE}/session", headers=headers, json={})
     assert r.status == 201, r.body
+
+
+def test_a_config_refresh_from_a_stalled_s3_stops_at_the_requests_budget(
+    stalling_table: tuple[StallingProxy, str],
+) -> None:
+    from voice.aws_budget import aws_budget
+    from voice.config import ConfigError, load_config
+
+    proxy, _ = stalling_table
+    assert load_config("s3://voice-config/voice.yaml").config.realtime.enabled
+    proxy.freeze()
+    started = time.monotonic()
+    # A request that passed its key check just before the stall, then refreshes the config.
+    with aws_budget(1.0), pytest.raises(ConfigError, match="cannot read config"):
+        load_config("s3://voice-config/voice.yaml")
+    took = time.monotonic() - started
+    assert took <= 1.5, f"the refresh took {took:.2f} s of a 1 s budget"

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from voice.aws_budget import budgeted
 from voice.config.patterns import MEANINGS, KeyPathError
 from voice.config.schema import VoiceConfig
 
@@ -91,8 +92,14 @@ def _read_source(uri: str, *, s3_client: Any = None, ssm_client: Any = None) -> 
 
 def _boto_client(service: str) -> Any:
     import boto3  # deferred: only S3/SSM sources need it
+    from botocore.config import Config
 
-    return boto3.client(service)
+    # A stalled source fails the refresh fast (the last good config keeps serving); inside an
+    # API request the read also counts against the request's AWS budget.
+    config = Config(
+        connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+    )
+    return budgeted(boto3.client(service, config=config))
 
 
 def describe_error(err: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.store.errors import Conflict, Contended, StoreUnavailable
+from voice.aws_budget import BudgetSpent
 
 
 @contextmanager
@@ -28,6 +29,8 @@ def dynamo_errors() -> Iterator[None]:
         raise _unavailable(exc) from exc
     except BotoCoreError as exc:
         raise _unavailable(exc) from exc
+    except BudgetSpent as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 def applied(write: Callable[[], object]) -> bool:
