@@ -27,8 +27,6 @@ class Settings(BaseModel):
     aws_budget_seconds: float = Field(default=3.0, gt=0.0, le=10.0)
     max_body_bytes: int = 16 * 1024
     metrics_namespace: str = "VoiceAgents"
-    # Re-dispatches of an agent that left a live call before the session is failed.
-    max_redispatch: int = 1
     reports_bucket: str | None = None
     # The agent watchdog's SQS queue; unset, a join schedules no check (the reaper still does).
     agent_watchdog_queue_url: str | None = None
@@ -77,7 +75,6 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         "AWS_BUDGET_SECONDS": "aws_budget_seconds",
         "MAX_BODY_BYTES": "max_body_bytes",
         "METRICS_NAMESPACE": "metrics_namespace",
-        "MAX_REDISPATCH": "max_redispatch",
         "REPORTS_BUCKET": "reports_bucket",
         "AGENT_WATCHDOG_QUEUE_URL": "agent_watchdog_queue_url",
         "WEBHOOK_QUEUE_URL": "webhook_queue_url",

@@ -110,7 +110,6 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         get_config,
         utcnow,
         reports,
-        settings.max_redispatch,
         admission,
         on_finished=customer_webhooks.finished,
         agents=agents,

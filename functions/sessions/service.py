@@ -67,7 +67,6 @@ class SessionService:
         config: Callable[[], LoadedConfig],
         clock: Clock = utcnow,
         reports: Reports | None = None,
-        max_redispatch: int = 1,
         admission: Admission | None = None,
         on_finished: Callable[[str], None] | None = None,
         agents: AgentVersions | None = None,
@@ -78,7 +77,6 @@ class SessionService:
         self._config = config
         self._clock = clock
         self._reports = reports
-        self._max_redispatch = max_redispatch
         self._admission = admission
         # Told the id of each session this process moved to a terminal state (customer webhooks).
         self._on_finished = on_finished
@@ -232,7 +230,10 @@ class SessionService:
     async def recover_agent(self, rec: SessionRecord, at: datetime, reason: str) -> str:
         """A live call without its agent: re-dispatch while the budget lasts, else fail it."""
         log = {"session_id": rec.session_id, "room": rec.room_name, "reason": reason}
-        if self._store.record_agent_left(rec.session_id, at, self._max_redispatch):
+        # One cap for every dispatch after the first, whether the agent never came (the
+        # watchdog) or was lost mid-call (here): agent_watchdog.max_dispatches.
+        cap = self.loaded_config().config.realtime.agent_watchdog.max_dispatches
+        if self._store.record_agent_left(rec.session_id, at, cap):
             # An agent that was there has greeted (or was mid-call): no second greeting. One that
             # never came (its dispatch found no registered worker) still owes it.
             greet = rec.initial_greeting and rec.agent_joined_at is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -12,12 +12,24 @@ import pytest
 
 from infra.local.stack import LocalStack, free_port
 from tests.support.caller import Caller, speech, wait_until
+from tests.support.config_files import config_with
 from tests.support.fake_openai import ANSWER, GREETING, QUESTION, REALTIME, FakeOpenAIServer
-from tests.support.stack import log_tail, poll_session, session_report
+from tests.support.stack import log_tail, poll_session, session_report, stack_with_fake_models
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
 
 WAIT = 60.0
+
+
+@pytest.fixture(scope="module")
+def stack(
+    fake_openai: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    # One re-dispatch, so the second loss of the killed-worker test ends the session.
+    run_dir = tmp_path_factory.mktemp("stack")
+    config = config_with(run_dir / "voice.yaml", {"agent_watchdog": {"max_dispatches": 1}})
+    with stack_with_fake_models(run_dir, fake_openai, config_uri=str(config)) as running:
+        yield running
 
 
 @asynccontextmanager
@@ -95,7 +107,8 @@ async def test_caller_hears_greeting_and_answer_and_session_ends_by_webhook(
 async def test_worker_killed_mid_call_is_redispatched_once_then_the_session_fails(
     stack: LocalStack, api: httpx.AsyncClient
 ) -> None:
-    """Never stuck active: a lost agent is replaced once, a second loss fails the session."""
+    """Never stuck active: a lost agent is replaced while `agent_watchdog.max_dispatches` (1
+    here) allows, the next loss fails the session."""
     try:
         async with greeted_call(stack, api, "worker", "worker-b", "api") as (session_id, caller, _):
             # A second worker joins the fleet; the first, which holds the call, dies without

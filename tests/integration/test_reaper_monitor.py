@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from infra.local.paths import CONFIG_FILE
+from tests.support.config_files import config_with
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
 from tests.support.livekit import LiveKitServer, SilentCaller
@@ -200,8 +201,15 @@ def test_delete_removes_the_livekit_room(
 
 @pytest.mark.livekit
 def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
-    control_plane: ControlPlane, reachable_livekit: LiveKitServer
+    control_plane: ControlPlane,
+    reachable_livekit: LiveKitServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The one re-dispatch cap, agent_watchdog.max_dispatches, governs the reaper's too.
+    config = config_with(tmp_path / "voice.yaml", {"agent_watchdog": {"max_dispatches": 2}})
+    monkeypatch.setenv("VOICE_CONFIG_URI", str(config))
+    reset_control_plane()
     s = create(control_plane)
 
     async def dispatches() -> list[str]:
@@ -223,6 +231,8 @@ def test_reaper_redispatches_an_agent_that_never_joined_then_fails_the_session(
         assert reap()["ReaperAgentsRedispatched"] == 0
 
         counts = asyncio.run(reaper_at(timedelta(minutes=1)).run())
+        assert counts.agents_redispatched == 1, "the second of max_dispatches = 2"
+        counts = asyncio.run(reaper_at(timedelta(minutes=2)).run())
         assert counts.failed_no_agent == 1
     st = status(control_plane, s["session_id"])
     assert (st["status"], st["end_reason"]) == ("failed", "agent_lost")
