@@ -580,6 +580,21 @@ def plot(steps: list[StepResult], path: Path, title: str) -> None:
 # -- main --------------------------------------------------------------------------------------
 
 
+def busy_reasons(
+    load_at_start: float, steps: list[StepResult], max_load: float, max_foreign: float
+) -> list[str]:
+    """Why a run is not clean (empty: it is): a busy host at the start or during a step."""
+    reasons = []
+    if load_at_start > max_load:
+        reasons.append(f"load average {load_at_start:.2f} > {max_load} at the start")
+    reasons += [
+        f"K={s.calls}: other processes used {s.foreign_cores:.2f} cores"
+        for s in steps
+        if s.foreign_cores > max_foreign
+    ]
+    return reasons
+
+
 def within_bound(step: StepResult, max_overhead: float) -> bool:
     over = step.overhead_p95_ms is not None and step.overhead_p95_ms > max_overhead
     return not (step.failed_turns or step.failed_calls or over)
@@ -719,14 +734,7 @@ def main() -> None:
     measured = [s for s in steps if s.cpu_cores_per_call]
     cpu_density = 1 / measured[-1].cpu_cores_per_call if measured else None
     info["load_avg_1m_at_end"] = os.getloadavg()[0]
-    busy = [f"load average {info['load_avg_1m_at_start']:.2f} > {args.max_load} at the start"] * (
-        info["load_avg_1m_at_start"] > args.max_load
-    )
-    busy += [
-        f"K={s.calls}: other processes used {s.foreign_cores:.2f} cores"
-        for s in steps
-        if s.foreign_cores > args.max_foreign
-    ]
+    busy = busy_reasons(info["load_avg_1m_at_start"], steps, args.max_load, args.max_foreign)
     worker_cpus = sorted(args.worker_cpus or [])
     summary = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
