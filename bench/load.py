@@ -551,6 +551,23 @@ def table(steps: list[StepResult]) -> str:
     return "\n".join(rows)
 
 
+def plot_title(summary: dict[str, Any]) -> str:
+    info = summary["machine"]
+    pinned = f", worker on CPUs {summary['worker_cpus']}" if summary.get("worker_cpus") else ""
+    verdict = "clean" if summary.get("clean") else "NOT CLEAN (busy host)"
+    return (
+        f"{summary['date'][:16]}Z, {info['cpus']} CPUs{pinned}, {summary['label'] or 'defaults'}\n"
+        f"load {info['load_avg_1m_at_start']:.1f} at start, {verdict}, "
+        f"medians of {summary.get('repeat', 1)} runs per K"
+    )
+
+
+def replot(path: Path, png: Path) -> None:
+    """The plot of a stored run again (e.g. after a change of the plot)."""
+    summary = json.loads(path.read_text())
+    plot([StepResult(**s) for s in summary["steps"]], png, plot_title(summary))
+
+
 def plot(steps: list[StepResult], path: Path, title: str) -> None:
     import matplotlib
 
@@ -675,7 +692,11 @@ def main() -> None:
         default=0.2,
         help="cores other processes may use during a step of a clean run",
     )
+    parser.add_argument("--replot", help="only draw --png again from this stored JSON")
     args = parser.parse_args()
+    if args.replot:
+        replot(Path(args.replot), Path(args.png))
+        return
     args.calls = [int(k) for k in args.calls.split(",")]
     if args.worker_cpus:
         others = os.sched_getaffinity(0) - args.worker_cpus
@@ -792,8 +813,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
     if steps:
-        title = f"{summary['date'][:10]}, {info['cpus']} CPUs, {args.label or 'defaults'}"
-        plot(steps, Path(args.png), title)
+        plot(steps, Path(args.png), plot_title(summary))
     print(f"wrote {out} and {args.png}")
 
 
