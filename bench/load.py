@@ -150,11 +150,20 @@ class Sample:
 class TreeSampler(threading.Thread):
     """Samples the worker's process tree twice a second: CPU (cores) and each job process's PSS."""
 
-    def __init__(self, root_pid: int, progress: Progress, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        root_pid: int,
+        progress: Progress,
+        interval: float = 0.5,
+        cpus: set[int] | None = None,
+    ) -> None:
         super().__init__(daemon=True, name="tree-sampler")
         self.root = psutil.Process(root_pid)
         self.progress = progress
         self.interval = interval
+        # With pinning: the job processes seen running anywhere else (none, or it did not hold).
+        self.cpus = cpus
+        self.unpinned: set[int] = set()
         self.samples: list[Sample] = []
         self._halt = threading.Event()
         self._last: dict[int, float] = {}
@@ -182,6 +191,8 @@ class TreeSampler(threading.Thread):
                 cpu[proc.pid] = t.user + t.system
                 if proc.pid in jobs:
                     pss[proc.pid] = proc.memory_full_info().pss / 2**20
+                    if self.cpus and set(proc.cpu_affinity()) != self.cpus:
+                        self.unpinned.add(proc.pid)
             except psutil.Error:
                 continue
         dt = max(now - self._last_at, 1e-3)
@@ -619,12 +630,13 @@ def within_bound(step: StepResult, max_overhead: float) -> bool:
 
 async def sweep(
     stack: LocalStack, args: argparse.Namespace, floor_ms: float, progress: Progress
-) -> list[StepResult]:
+) -> tuple[list[StepResult], int]:
+    """The steps, and how many job processes were seen outside `--worker-cpus`."""
     worker_pid = stack.procs["worker"].pid
     if args.worker_cpus:
         pinned = pin_tree(worker_pid, args.worker_cpus)
         print(f"  worker tree ({len(pinned)} processes) pinned to CPUs {sorted(args.worker_cpus)}")
-    sampler = TreeSampler(worker_pid, progress)
+    sampler = TreeSampler(worker_pid, progress, cpus=args.worker_cpus)
     sampler.start()
     steps: list[StepResult] = []
     started = time.monotonic()
@@ -660,7 +672,7 @@ async def sweep(
     finally:
         ticker.cancel()
         sampler.stop()
-    return steps
+    return steps, len(sampler.unpinned)
 
 
 def main() -> None:
@@ -737,7 +749,7 @@ def main() -> None:
             )
             with LocalStack(options) as stack:
                 progress = Progress()
-                steps = asyncio.run(sweep(stack, args, floor_ms, progress))
+                steps, unpinned = asyncio.run(sweep(stack, args, floor_ms, progress))
         finally:
             fake.terminate()
             fake.wait(timeout=10)
@@ -756,6 +768,8 @@ def main() -> None:
     cpu_density = 1 / measured[-1].cpu_cores_per_call if measured else None
     info["load_avg_1m_at_end"] = os.getloadavg()[0]
     busy = busy_reasons(info["load_avg_1m_at_start"], steps, args.max_load, args.max_foreign)
+    if unpinned:
+        busy.append(f"{unpinned} job processes ran outside the worker CPUs")
     worker_cpus = sorted(args.worker_cpus or [])
     summary = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
