@@ -562,6 +562,35 @@ def table(steps: list[StepResult]) -> str:
     return "\n".join(rows)
 
 
+def markdown(summary: dict[str, Any]) -> str:
+    """The run as docs/performance.md shows it: what, when, where, how busy; then the table."""
+    info = summary["machine"]
+    verdict = "clean" if summary["clean"] else "not clean: " + "; ".join(summary["busy"])
+    lines = [
+        f"{summary['date']}, {summary['label'] or 'defaults'}, worker CPUs "
+        f"{summary['worker_cpus'] or 'not pinned'}, {summary['repeat']} run(s) per K, "
+        f"{summary['turns_per_call']} turns per call, {info['cpus']} CPUs ({info['cpu_model']}), "
+        f"load {info['load_avg_1m_at_start']:.1f} at the start / "
+        f"{info['load_avg_1m_at_end']:.1f} at the end, {verdict}; {summary['elapsed_s']:.0f} s",
+        "",
+        "| K | heard p50 / p95 ms | overhead p50 / p95 ms | failed turns / calls | join p50 ms "
+        "| CPU cores per call | PSS MB per call | worst loop block ms | worker EOU / e2e p50 ms "
+        "| slots free after ms | others (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in summary["steps"]:
+        lines.append(
+            f"| {s['calls']} | {fmt(s['p50_ms'])} / {fmt(s['p95_ms'])} "
+            f"| {fmt(s['overhead_p50_ms'])} / {fmt(s['overhead_p95_ms'])} "
+            f"| {s['failed_turns']} / {s['failed_calls']} | {fmt(s['join_p50_ms'])} "
+            f"| {fmt(s['cpu_cores_per_call'], 3)} | {fmt(s['pss_mb_per_call'])} "
+            f"| {fmt(s['loop_lag_max_ms'])} "
+            f"| {fmt(s['worker_eou_p50_ms'])} / {fmt(s['worker_e2e_p50_ms'])} "
+            f"| {fmt(s['release_ms'])} | {fmt(s['foreign_cores'], 2)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def plot_title(summary: dict[str, Any]) -> str:
     info = summary["machine"]
     pinned = f", worker on CPUs {summary['worker_cpus']}" if summary.get("worker_cpus") else ""
@@ -704,10 +733,14 @@ def main() -> None:
         default=0.2,
         help="cores other processes may use during a step of a clean run",
     )
-    parser.add_argument("--replot", help="only draw --png again from this stored JSON")
+    parser.add_argument(
+        "--replot", help="only draw --png and write the .md table again from this stored JSON"
+    )
     args = parser.parse_args()
     if args.replot:
         replot(Path(args.replot), Path(args.png))
+        stored = json.loads(Path(args.replot).read_text())
+        Path(args.replot).with_suffix(".md").write_text(markdown(stored))
         return
     args.calls = [int(k) for k in args.calls.split(",")]
     if args.worker_cpus:
@@ -826,9 +859,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(summary))
     if steps:
         plot(steps, Path(args.png), plot_title(summary))
-    print(f"wrote {out} and {args.png}")
+    print(f"wrote {out}, {out.with_suffix('.md')} and {args.png}")
 
 
 if __name__ == "__main__":
