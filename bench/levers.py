@@ -113,6 +113,33 @@ def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def markdown(summary: dict[str, Any]) -> str:
+    """The lever table as docs/performance.md shows it."""
+
+    def change(row: dict[str, Any], key: str) -> str:
+        base, lever = row["baseline"][key], row["lever_run"][key]
+        if base is None or lever is None:
+            return f"{fmt(base)} → {fmt(lever)}"
+        return f"{fmt(base)} → {fmt(lever)} ({lever - base:+.0f})"
+
+    lines = [
+        "| lever | heard p50 ms | worker EOU p50 ms | worker e2e p50 ms "
+        "| LLM TTFT / TTS TTFB before → after | turns | load |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in summary["rows"]:
+        b, lv = row["baseline"], row["lever_run"]
+        lines.append(
+            f"| {row['lever']} | {change(row, 'p50_ms')} "
+            f"| {fmt(b['worker_eou_p50_ms'])} → {fmt(lv['worker_eou_p50_ms'])} "
+            f"| {change(row, 'worker_e2e_p50_ms')} "
+            f"| {fmt(b['worker_llm_ttft_p50_ms'])} / {fmt(b['worker_tts_ttfb_p50_ms'])} → "
+            f"{fmt(lv['worker_llm_ttft_p50_ms'])} / {fmt(lv['worker_tts_ttfb_p50_ms'])} "
+            f"| {b['turns']}/{lv['turns']} | {b['load_avg_1m']:.1f} / {lv['load_avg_1m']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", default="1")
@@ -174,8 +201,10 @@ def main() -> None:
         "baseline_changes": args.base,
         "rows": rows,
     }
-    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = Path(args.out)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(summary))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -150,11 +150,20 @@ class Sample:
 class TreeSampler(threading.Thread):
     """Samples the worker's process tree twice a second: CPU (cores) and each job process's PSS."""
 
-    def __init__(self, root_pid: int, progress: Progress, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        root_pid: int,
+        progress: Progress,
+        interval: float = 0.5,
+        cpus: set[int] | None = None,
+    ) -> None:
         super().__init__(daemon=True, name="tree-sampler")
         self.root = psutil.Process(root_pid)
         self.progress = progress
         self.interval = interval
+        # With pinning: the job processes seen running anywhere else (none, or it did not hold).
+        self.cpus = cpus
+        self.unpinned: set[int] = set()
         self.samples: list[Sample] = []
         self._halt = threading.Event()
         self._last: dict[int, float] = {}
@@ -182,6 +191,8 @@ class TreeSampler(threading.Thread):
                 cpu[proc.pid] = t.user + t.system
                 if proc.pid in jobs:
                     pss[proc.pid] = proc.memory_full_info().pss / 2**20
+                    if self.cpus and set(proc.cpu_affinity()) != self.cpus:
+                        self.unpinned.add(proc.pid)
             except psutil.Error:
                 continue
         dt = max(now - self._last_at, 1e-3)
@@ -551,6 +562,52 @@ def table(steps: list[StepResult]) -> str:
     return "\n".join(rows)
 
 
+def markdown(summary: dict[str, Any]) -> str:
+    """The run as docs/performance.md shows it: what, when, where, how busy; then the table."""
+    info = summary["machine"]
+    verdict = "clean" if summary["clean"] else "not clean: " + "; ".join(summary["busy"])
+    lines = [
+        f"{summary['date']}, {summary['label'] or 'defaults'}, worker CPUs "
+        f"{summary['worker_cpus'] or 'not pinned'}, {summary['repeat']} run(s) per K, "
+        f"{summary['turns_per_call']} turns per call, {info['cpus']} CPUs ({info['cpu_model']}), "
+        f"load {info['load_avg_1m_at_start']:.1f} at the start / "
+        f"{info['load_avg_1m_at_end']:.1f} at the end, {verdict}; {summary['elapsed_s']:.0f} s",
+        "",
+        "| K | heard p50 / p95 ms | overhead p50 / p95 ms | failed turns / calls | join p50 ms "
+        "| CPU cores per call | PSS MB per call | worst loop block ms | worker EOU / e2e p50 ms "
+        "| slots free after ms | others (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in summary["steps"]:
+        lines.append(
+            f"| {s['calls']} | {fmt(s['p50_ms'])} / {fmt(s['p95_ms'])} "
+            f"| {fmt(s['overhead_p50_ms'])} / {fmt(s['overhead_p95_ms'])} "
+            f"| {s['failed_turns']} / {s['failed_calls']} | {fmt(s['join_p50_ms'])} "
+            f"| {fmt(s['cpu_cores_per_call'], 3)} | {fmt(s['pss_mb_per_call'])} "
+            f"| {fmt(s['loop_lag_max_ms'])} "
+            f"| {fmt(s['worker_eou_p50_ms'])} / {fmt(s['worker_e2e_p50_ms'])} "
+            f"| {fmt(s['release_ms'])} | {fmt(s['foreign_cores'], 2)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_title(summary: dict[str, Any]) -> str:
+    info = summary["machine"]
+    pinned = f", worker on CPUs {summary['worker_cpus']}" if summary.get("worker_cpus") else ""
+    verdict = "clean" if summary.get("clean") else "NOT CLEAN (busy host)"
+    return (
+        f"{summary['date'][:16]}Z, {info['cpus']} CPUs{pinned}, {summary['label'] or 'defaults'}\n"
+        f"load {info['load_avg_1m_at_start']:.1f} at start, {verdict}, "
+        f"medians of {summary.get('repeat', 1)} runs per K"
+    )
+
+
+def replot(path: Path, png: Path) -> None:
+    """The plot of a stored run again (e.g. after a change of the plot)."""
+    summary = json.loads(path.read_text())
+    plot([StepResult(**s) for s in summary["steps"]], png, plot_title(summary))
+
+
 def plot(steps: list[StepResult], path: Path, title: str) -> None:
     import matplotlib
 
@@ -580,6 +637,21 @@ def plot(steps: list[StepResult], path: Path, title: str) -> None:
 # -- main --------------------------------------------------------------------------------------
 
 
+def busy_reasons(
+    load_at_start: float, steps: list[StepResult], max_load: float, max_foreign: float
+) -> list[str]:
+    """Why a run is not clean (empty: it is): a busy host at the start or during a step."""
+    reasons = []
+    if load_at_start > max_load:
+        reasons.append(f"load average {load_at_start:.2f} > {max_load} at the start")
+    reasons += [
+        f"K={s.calls}: other processes used {s.foreign_cores:.2f} cores"
+        for s in steps
+        if s.foreign_cores > max_foreign
+    ]
+    return reasons
+
+
 def within_bound(step: StepResult, max_overhead: float) -> bool:
     over = step.overhead_p95_ms is not None and step.overhead_p95_ms > max_overhead
     return not (step.failed_turns or step.failed_calls or over)
@@ -587,12 +659,13 @@ def within_bound(step: StepResult, max_overhead: float) -> bool:
 
 async def sweep(
     stack: LocalStack, args: argparse.Namespace, floor_ms: float, progress: Progress
-) -> list[StepResult]:
+) -> tuple[list[StepResult], int]:
+    """The steps, and how many job processes were seen outside `--worker-cpus`."""
     worker_pid = stack.procs["worker"].pid
     if args.worker_cpus:
         pinned = pin_tree(worker_pid, args.worker_cpus)
         print(f"  worker tree ({len(pinned)} processes) pinned to CPUs {sorted(args.worker_cpus)}")
-    sampler = TreeSampler(worker_pid, progress)
+    sampler = TreeSampler(worker_pid, progress, cpus=args.worker_cpus)
     sampler.start()
     steps: list[StepResult] = []
     started = time.monotonic()
@@ -628,7 +701,7 @@ async def sweep(
     finally:
         ticker.cancel()
         sampler.stop()
-    return steps
+    return steps, len(sampler.unpinned)
 
 
 def main() -> None:
@@ -660,7 +733,15 @@ def main() -> None:
         default=0.2,
         help="cores other processes may use during a step of a clean run",
     )
+    parser.add_argument(
+        "--replot", help="only draw --png and write the .md table again from this stored JSON"
+    )
     args = parser.parse_args()
+    if args.replot:
+        replot(Path(args.replot), Path(args.png))
+        stored = json.loads(Path(args.replot).read_text())
+        Path(args.replot).with_suffix(".md").write_text(markdown(stored))
+        return
     args.calls = [int(k) for k in args.calls.split(",")]
     if args.worker_cpus:
         others = os.sched_getaffinity(0) - args.worker_cpus
@@ -701,7 +782,7 @@ def main() -> None:
             )
             with LocalStack(options) as stack:
                 progress = Progress()
-                steps = asyncio.run(sweep(stack, args, floor_ms, progress))
+                steps, unpinned = asyncio.run(sweep(stack, args, floor_ms, progress))
         finally:
             fake.terminate()
             fake.wait(timeout=10)
@@ -719,14 +800,9 @@ def main() -> None:
     measured = [s for s in steps if s.cpu_cores_per_call]
     cpu_density = 1 / measured[-1].cpu_cores_per_call if measured else None
     info["load_avg_1m_at_end"] = os.getloadavg()[0]
-    busy = [f"load average {info['load_avg_1m_at_start']:.2f} > {args.max_load} at the start"] * (
-        info["load_avg_1m_at_start"] > args.max_load
-    )
-    busy += [
-        f"K={s.calls}: other processes used {s.foreign_cores:.2f} cores"
-        for s in steps
-        if s.foreign_cores > args.max_foreign
-    ]
+    busy = busy_reasons(info["load_avg_1m_at_start"], steps, args.max_load, args.max_foreign)
+    if unpinned:
+        busy.append(f"{unpinned} job processes ran outside the worker CPUs")
     worker_cpus = sorted(args.worker_cpus or [])
     summary = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -783,10 +859,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(summary))
     if steps:
-        title = f"{summary['date'][:10]}, {info['cpus']} CPUs, {args.label or 'defaults'}"
-        plot(steps, Path(args.png), title)
-    print(f"wrote {out} and {args.png}")
+        plot(steps, Path(args.png), plot_title(summary))
+    print(f"wrote {out}, {out.with_suffix('.md')} and {args.png}")
 
 
 if __name__ == "__main__":

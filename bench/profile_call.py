@@ -40,14 +40,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # (category, substrings of a frame): the first category any frame of a sample matches, looking
 # from the innermost frame outwards.
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("VAD (Silero, ONNX Runtime)", ("onnxruntime", "silero", "OrtRun", "InferenceSession")),
+    ("VAD (Silero, ONNX Runtime)", ("onnxruntime", "silero/", "OrtRun")),
     ("Opus encode / decode", ("opus",)),
-    ("resampling", ("resampl", "soxr", "speex", "AudioResampler")),
+    ("resampling", ("resampl", "soxr")),
+    ("gain control (WebRTC APM)", ("apm.py", "AudioProcessingModule")),
     ("thinking-sound track", ("background_audio",)),
-    ("audio frames (numpy, AudioFrame)", ("numpy", "audio_frame", "AudioByteStream", "audio.py")),
-    ("FFI calls (livekit.rtc)", ("livekit_ffi", "_ffi_client", "ffi_client", "livekit/rtc")),
-    ("agents pipeline (Python)", ("livekit/agents", "livekit/plugins")),
-    ("event loop, other Python", ("",)),
+    ("transcriber I/O (openai/stt.py)", ("openai/stt.py",)),
+    ("event-loop monitor", ("loop_monitor",)),
+    ("audio frames (numpy, AudioFrame)", ("numpy", "audio_frame", "AudioByteStream", "rtc/utils")),
+    ("FFI calls (livekit.rtc)", ("_ffi_client", "liblivekit_ffi", "rtc/")),
+    ("agents pipeline, other", ("agents/",)),
+    ("other (asyncio, libraries)", ("",)),
 ]
 
 
@@ -163,13 +166,33 @@ def flame_svg(folded: Path, out: Path, title: str, width: int = 1200) -> None:
     out.write_text("\n".join(parts))
 
 
+def recount(name: str) -> None:
+    """The stored profile's categories and flame graph again (after a change of either)."""
+    out = RESULTS / f"profile-{name}.json"
+    summary = json.loads(out.read_text())
+    folded = RESULTS / f"profile-{name}.folded"
+    counts, total = categorize(folded)
+    summary["python_samples"] = total
+    summary["python_share"] = {n: c / max(total, 1) for n, c in counts.most_common()}
+    flame_svg(
+        folded,
+        RESULTS / f"profile-{name}.svg",
+        f"job process, one call, {summary['date'][:10]}, {name}",
+    )
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to profile")
     parser.add_argument("--turns", type=int, default=8)
     parser.add_argument("--name", default="call", help="names the output files")
     parser.add_argument("load_args", nargs="*", help="after --: more bench/load.py arguments")
+    parser.add_argument("--recount", action="store_true", help="only re-read the stored profile")
     args = parser.parse_args()
+    if args.recount:
+        recount(args.name)
+        return
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         parser.error("py-spy is missing: .venv/bin/pip install py-spy")

@@ -154,7 +154,17 @@ def tts_options(config: VoiceConfig, profile: VoiceProfile, env: WorkerEnv) -> d
 
 
 def shared_ssl_context() -> ssl.SSLContext:
-    """The trust store httpx would load for each client (≈ 40-140 ms): built once, in prewarm."""
+    """The trust store httpx would load for each client (≈ 40-140 ms): built once, in prewarm.
+
+    The streaming transcriber connects through the library's own aiohttp session, whose TLS
+    context the library builds once per process on first use: that is warmed here too, or the
+    first call of each process would parse the CA bundle on its event loop.
+    """
+    from livekit.agents.utils import http_context
+
+    warm = getattr(http_context, "_create_ssl_context", None)
+    if warm is not None:  # a private helper: a library without it just builds it late
+        warm()
     return httpx.create_ssl_context()
 
 

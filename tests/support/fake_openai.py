@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from infra.local.stack import HOST
 
@@ -154,7 +154,9 @@ class FakeOpenAI:
         # A broken model server: every chat completion is a 500.
         self.fail_chat = fail_chat
         self.requests: list[Recorded] = []
+        self.sockets: set[web.WebSocketResponse] = set()
         self.app = web.Application()
+        self.app.on_shutdown.append(self._close_sockets)
         self.app.add_routes(
             [
                 web.get("/v1/models", self.models),
@@ -164,6 +166,11 @@ class FakeOpenAI:
                 web.get(REALTIME, self.realtime),
             ]
         )
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        """Open realtime sessions would otherwise hold the server's shutdown."""
+        for ws in list(self.sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def of(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
@@ -200,11 +207,13 @@ class FakeOpenAI:
         query = dict(request.query)
         self.requests.append(Recorded(request.path, {"event": "connect", **query}))
         session = RealtimeTranscription(self, ws)
+        self.sockets.add(ws)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     await session.handle(json.loads(msg.data))
         finally:
+            self.sockets.discard(ws)
             await session.close()
         return ws
 
@@ -435,7 +444,7 @@ class FakeOpenAIServer(threading.Thread):
 
     async def _serve(self) -> None:
         self._halt = asyncio.Event()
-        runner = web.AppRunner(self.fake.app, access_log=None)
+        runner = web.AppRunner(self.fake.app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         await web.TCPSite(runner, HOST, self.port).start()
         self._ready.set()
@@ -466,7 +475,9 @@ def main() -> None:
     args = parser.parse_args()
     latency = Latency(args.stt_ms / 1000, args.llm_ttft_ms / 1000, args.tts_ttfb_ms / 1000)
     fake = FakeOpenAI(args.transcript, latency)
-    web.run_app(fake.app, host=HOST, port=args.port, print=None, access_log=None)
+    web.run_app(
+        fake.app, host=HOST, port=args.port, print=None, access_log=None, shutdown_timeout=2.0
+    )
 
 
 if __name__ == "__main__":

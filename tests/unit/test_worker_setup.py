@@ -288,3 +288,11 @@ def test_the_callers_audio_enters_at_the_configured_rate_with_gain_control_as_co
     assert (options.sample_rate, options.auto_gain_control) == (16000, False)
     with pytest.raises(ValueError, match="input_sample_rate"):
         parse_config("voice: {realtime: {audio: {input_sample_rate: 22050}}}", "test", env={})
+
+
+def test_prewarm_builds_the_streaming_transcribers_tls_context_too() -> None:
+    from livekit.agents.utils import http_context
+
+    http_context._ssl_context_for.cache_clear()
+    shared_ssl_context()
+    assert http_context._ssl_context_for.cache_info().currsize == 1
