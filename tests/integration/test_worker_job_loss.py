@@ -25,8 +25,7 @@ pytestmark = pytest.mark.livekit
 DEAD_AGENT_GONE_BOUND_S = 2.0
 
 
-def job_pid(worker: Worker, room: str) -> int:
-    """The pid of the job process serving `room`, from its own (JSON) log lines."""
+def _logged_job_pid(worker: Worker, room: str) -> int | None:
     for line in worker.logs().splitlines():
         try:
             record = json.loads(line)
@@ -35,7 +34,18 @@ def job_pid(worker: Worker, room: str) -> int:
         pid = record.get("pid")
         if record.get("room") == room and pid and pid != worker.proc.pid:
             return int(pid)
-    raise AssertionError(f"no job process logged for {room}:\n{worker.logs()[-3000:]}")
+    return None
+
+
+async def job_pid(worker: Worker, room: str, timeout: float = 10.0) -> int:
+    """The pid of the job process serving `room`, from its own (JSON) log lines, which may reach
+    the log a moment after its agent is in the room."""
+    deadline = time.monotonic() + timeout
+    while (pid := _logged_job_pid(worker, room)) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no job process logged for {room}:\n{worker.logs()[-3000:]}")
+        await asyncio.sleep(0.1)
+    return pid
 
 
 async def agents(lk: api.LiveKitAPI, room: str) -> list[str]:
@@ -52,7 +62,7 @@ async def test_a_killed_job_process_has_its_agent_removed_from_the_room_at_once(
         _, room = await dispatch(lk)
         assert await agent_in_room(lk, room), worker.logs()[-3000:]
         [dead] = await agents(lk, room)
-        os.kill(job_pid(worker, room), signal.SIGKILL)
+        os.kill(await job_pid(worker, room), signal.SIGKILL)
         killed = time.monotonic()
         while dead in await agents(lk, room):
             assert time.monotonic() - killed < 30, "the dead agent was never removed"
