@@ -164,6 +164,8 @@ class PhoneService:
                 + _DIAL_GRACE,
             }
         )
+        # A call takes a worker's job slot as a web session does: no free slot, no dialling.
+        self.sessions.admit(realtime, now)
         # A call has no join token: its claim keeps the session id alone.
         held = create_claimed(self.store, rec, realtime.limits.max_sessions_per_user, keyed)
         if keyed is not None and held is not None:

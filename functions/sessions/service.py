@@ -28,6 +28,7 @@ from functions.sessions.ports import AgentVersions, JoinTokens, Reports, Rooms, 
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
 from voice.config import ConfigError, LoadedConfig
+from voice.config.schema import RealtimeSettings
 
 Clock = Callable[[], datetime]
 
@@ -111,8 +112,7 @@ class SessionService:
         record = steps.pending_record(
             user_id, dispatch, loaded, self._clock(), end_user_id=req.end_user_id
         )
-        if self._admission is not None:
-            self._admission.admit(realtime.admission, record.created_at, realtime.worker.agent_name)
+        self.admit(realtime, record.created_at)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
         held = create_claimed(
             self._store,
@@ -135,6 +135,11 @@ class SessionService:
             },
         )
         return CreatedSession(record=record, token=token, url=self._tokens.url)
+
+    def admit(self, realtime: RealtimeSettings, at: datetime) -> None:
+        """Fleet admission for a new session or call: 503 when no worker has a free slot."""
+        if self._admission is not None:
+            self._admission.admit(realtime.admission, at, realtime.worker.agent_name)
 
     def choose_agent(
         self, user_id: str, agent_id: str | None, version: int | None, sticky: str

@@ -94,3 +94,21 @@ def test_the_monitor_publishes_the_fleet_slots_that_admission_sees(
     assert emf["FleetWorkers"] == [2.0]
     assert emf["UnjoinedSessions"] == [1.0]
     assert emf["FleetAvailableSlots"] == [2.0]
+
+
+def test_an_outbound_call_is_refused_like_a_session_when_no_worker_has_a_free_slot(
+    control_plane: ControlPlane,
+) -> None:
+    report_capacity(control_plane.dynamodb, control_plane.table, free=0, total=3)
+    r = invoke(
+        "POST",
+        f"{BASE}/call",
+        headers=control_plane.headers(),
+        json={"to": "sip:bob@127.0.0.1:5999"},
+    )
+    assert r.status == 503, r.body
+    assert r.body["error"] == "fleet_at_capacity"
+    assert r.headers["retry-after"] == "5"
+    # Nothing was dialled or stored: the caller's limit is untouched.
+    listed = invoke("GET", f"{BASE}/sessions", headers=control_plane.headers()).body
+    assert listed["sessions"] == []
