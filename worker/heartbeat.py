@@ -1,15 +1,16 @@
-"""Capacity heartbeats: the worker's free and total call slots, in the sessions table for admission."""
+"""Heartbeats: the worker's free and total call slots (admission reads them) and the rooms its
+agents are in (a peer takes those calls over when the heartbeats stop), in the sessions table."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from voice.table import Heartbeat
+from voice.table import Heartbeat, HeartbeatRoom
 from worker.emf import EmfEmitter
 from worker.logs import logger
 
@@ -18,6 +19,34 @@ UNREGISTERED = "unregistered"
 VALID_INTERVALS = 3
 # Logged once the first heartbeat is in: from then on admission counts this worker.
 FIRST_HEARTBEAT = "capacity reported"
+# After a failed write (a stalled table) the next waits this many intervals, doubling up to
+# the cap: a frozen table must not be handed a queue of stale writes to apply when it wakes.
+BACKOFF_CAP_INTERVALS = 8
+
+
+def dynamodb_client() -> Any:
+    """The heartbeat's own client: one attempt, short timeouts, so a slow table costs one
+    abandoned write per backoff step and never a backlog of retries."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        config=Config(
+            connect_timeout=0.5,
+            read_timeout=1.0,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=2,
+        ),
+    )
+
+
+def agent_rooms(jobs: Iterable[Any]) -> tuple[HeartbeatRoom, ...]:
+    """The rooms of the worker's running jobs and their agents' identities."""
+    return tuple(
+        HeartbeatRoom(room=info.job.room.name, identity=info.accept_arguments.identity)
+        for info in jobs
+    )
 
 
 class HeartbeatWriter:
@@ -29,7 +58,15 @@ class HeartbeatWriter:
         self._agent_name = agent_name
         self._valid_for = timedelta(seconds=interval * VALID_INTERVALS)
 
-    def write(self, worker_id: str, free: int, total: int, *, final: bool = False) -> Heartbeat:
+    def write(
+        self,
+        worker_id: str,
+        free: int,
+        total: int,
+        *,
+        rooms: tuple[HeartbeatRoom, ...] = (),
+        final: bool = False,
+    ) -> Heartbeat:
         now = datetime.now(UTC)
         beat = Heartbeat(
             worker_id=worker_id,
@@ -39,6 +76,7 @@ class HeartbeatWriter:
             at=now,
             # A worker that is leaving lapses at once instead of counting for a while longer.
             valid_until=now if final else now + self._valid_for,
+            rooms=rooms,
         )
         self._client.put_item(TableName=self._table, Item=beat.to_item())
         return beat
@@ -75,6 +113,7 @@ class CapacityReporter:
         self._next_metric = 0.0
         self._task: asyncio.Task[None] | None = None
         self._reported = False
+        self._failures = 0
 
     def free(self) -> int:
         if self._server.draining:
@@ -97,10 +136,20 @@ class CapacityReporter:
             self._task = None
         await self.beat(final=True)
 
+    @property
+    def healthy(self) -> bool:
+        """The last write went through: the table is reachable from here."""
+        return self._reported and self._failures == 0
+
     async def _run(self) -> None:
+        # Fixed rate: a slow write does not stretch the interval peers judge this worker by.
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
             await self.beat()
-            await asyncio.sleep(self._interval)
+            backoff = min(2**self._failures, BACKOFF_CAP_INTERVALS) if self._failures else 1
+            due = max(due + self._interval * backoff, loop.time())
+            await asyncio.sleep(due - loop.time())
 
     async def beat(self, *, final: bool = False) -> None:
         free = 0 if final else self.free()
@@ -112,11 +161,19 @@ class CapacityReporter:
         # Before registration LiveKit would drop a dispatch to this worker: it is not capacity yet.
         if self._writer is None or worker_id == UNREGISTERED:
             return
+        rooms = () if final else agent_rooms(self._server.active_jobs)
         try:
-            await asyncio.to_thread(self._writer.write, worker_id, free, self._total, final=final)
+            await asyncio.to_thread(
+                self._writer.write, worker_id, free, self._total, rooms=rooms, final=final
+            )
         except Exception as exc:  # a lost heartbeat lapses on its own; the worker goes on
-            logger.warning("heartbeat not written", error=f"{type(exc).__name__}: {exc}")
+            self._failures += 1
+            if self._failures == 1:
+                logger.warning("heartbeat not written", error=f"{type(exc).__name__}: {exc}")
             return
+        if self._failures:
+            logger.info("heartbeat written again", failed_writes=self._failures)
+            self._failures = 0
         if not self._reported:
             self._reported = True
             logger.info(FIRST_HEARTBEAT, worker_id=worker_id, free=free, total=self._total)
