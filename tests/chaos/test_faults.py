@@ -394,19 +394,6 @@ async def room_names(chaos: Chaos) -> set[str]:
     return {r.name for r in rooms.rooms}
 
 
-async def until_matches_livekit(chaos: Chaos, api: httpx.AsyncClient, session_id: str) -> str:
-    """Waits until the session is final, or live with its room in LiveKit; returns its status."""
-    deadline = time.monotonic() + 300
-    while True:
-        body = (await api.get(f"/session/{session_id}")).json()
-        if body["status"] in FINAL:
-            return str(body["status"])
-        if body["status"] == "active" and body["room_name"] in await room_names(chaos):
-            return "active"
-        assert time.monotonic() < deadline, f"never consistent with LiveKit: {body}"
-        await asyncio.sleep(1)
-
-
 def reaper_runs(chaos: Chaos) -> int:
     """Reaper runs finished so far (each logs one "reaper run" line)."""
     log = chaos.stack.log_path("reaper")
@@ -444,8 +431,9 @@ async def test_lost_end_webhooks_are_reconciled_by_the_reaper(
     )
 
 
-async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_its_rooms(
-    chaos: Chaos, api: httpx.AsyncClient
+@pytest.mark.parametrize("run", range(RUNS))
+async def test_livekit_restarted_mid_call_greets_the_next_caller_within_5_s_and_ends_the_call(
+    chaos: Chaos, api: httpx.AsyncClient, run: int
 ) -> None:
     stack = chaos.stack
     async with live_call(chaos, api) as call:
@@ -454,35 +442,35 @@ async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_it
         os.killpg(livekit.pid, signal.SIGKILL)
         await asyncio.to_thread(livekit.wait, 30)
         await asyncio.sleep(2)
-        stack.start_livekit()
+        await asyncio.to_thread(stack.start_livekit)
         restarted = time.monotonic() - killed
-    status = await until_matches_livekit(chaos, api, call.session_id)
-    await chaos.until_audit_clean(WAIT)
-    consistent = time.monotonic() - killed
-    # The fleet re-registers with the new server: a new call gets its agent again. Whether the
-    # caller hears it at once is recorded, not yet asserted (issue 18 item 2, open): in 2 of 3
-    # runs the first call after the restart had its agent in the room and no audio.
-    after = await chaos.create(api)
-    caller = Caller()
-    joined = time.monotonic()
-    await caller.join(after["url"], after["token"])
-    try:
-        await poll_session(api, after["session_id"], lambda b: b["agent_joined"], WAIT, "agent")
+        # The next caller comes the moment LiveKit answers again: the window in which a worker
+        # still backing off its reconnect had the join's dispatch dropped and the greeting late.
+        after = await chaos.create(api)
+        caller = Caller()
+        joined = time.monotonic()
+        await caller.join(after["url"], after["token"])
         try:
-            greeted: float | None = await caller.wait_for_voice(after=joined, timeout=30) - joined
-        except AssertionError:
-            greeted = None
-    finally:
-        await caller.leave()
-    await settled(chaos, api, [after["session_id"]])
+            greeted = await caller.wait_for_voice(after=joined, timeout=WAIT) - joined
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log_tail(stack, 'worker', 'livekit')}") from exc
+        finally:
+            await caller.leave()
+    # The call in progress when LiveKit went down: its caller left, so it ends (room_gone, or
+    # caller_left when the client's reconnect reached the new server first), and no agent is
+    # left alone in a room: the session is final and LiveKit lists no room for it.
+    await settled(chaos, api, [call.session_id, after["session_id"]])
+    body = (await api.get(f"/session/{call.session_id}")).json()
+    assert body["status"] == "ended", body
+    assert call.created["room_name"] not in await room_names(chaos)
     chaos.figures.record(
         "livekit_killed_and_restarted",
-        outcome=status,
+        outcome=f"{body['status']}/{body['end_reason']}",
         livekit_back_after_s=restarted,
-        consistent_s=consistent,
-        next_call_agent_joined=True,
-        caller_back_s=greeted,  # from the next caller's join to the greeting; None: not in 30 s
+        consistent_s=time.monotonic() - killed,
+        caller_back_s=greeted,  # from the next caller's join to the greeting
     )
+    assert greeted <= LIVEKIT_RESTART_GREETING_BOUND_S, f"greeted {greeted:.1f} s after joining"
 
 
 async def test_no_log_holds_a_secret_or_a_join_token(chaos: Chaos, api: httpx.AsyncClient) -> None:
