@@ -19,14 +19,11 @@ UNREGISTERED = "unregistered"
 VALID_INTERVALS = 3
 # Logged once the first heartbeat is in: from then on admission counts this worker.
 FIRST_HEARTBEAT = "capacity reported"
-# After a failed write (a stalled table) the next waits this many intervals, doubling up to
-# the cap: a frozen table must not be handed a queue of stale writes to apply when it wakes.
-BACKOFF_CAP_INTERVALS = 8
 
 
 def dynamodb_client() -> Any:
-    """The heartbeat's own client: one attempt, short timeouts, so a slow table costs one
-    abandoned write per backoff step and never a backlog of retries."""
+    """The heartbeat's own client: one attempt, short timeouts, so a stalled table is handed at
+    most one abandoned write per interval and worker, never a backlog of retries."""
     import boto3
     from botocore.config import Config
 
@@ -114,6 +111,7 @@ class CapacityReporter:
         self._task: asyncio.Task[None] | None = None
         self._reported = False
         self._failures = 0
+        self._healthy_since: float | None = None
 
     def free(self) -> int:
         if self._server.draining:
@@ -137,18 +135,18 @@ class CapacityReporter:
         await self.beat(final=True)
 
     @property
-    def healthy(self) -> bool:
-        """The last write went through: the table is reachable from here."""
-        return self._reported and self._failures == 0
+    def healthy_since(self) -> float | None:
+        """Since when (monotonic) every write went through; None while they fail."""
+        return self._healthy_since
 
     async def _run(self) -> None:
-        # Fixed rate: a slow write does not stretch the interval peers judge this worker by.
+        # Fixed rate, no back-off: a slow write does not stretch the interval peers judge this
+        # worker by, and after a table stall every worker is heard again within an interval.
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:
             await self.beat()
-            backoff = min(2**self._failures, BACKOFF_CAP_INTERVALS) if self._failures else 1
-            due = max(due + self._interval * backoff, loop.time())
+            due = max(due + self._interval, loop.time())
             await asyncio.sleep(due - loop.time())
 
     async def beat(self, *, final: bool = False) -> None:
@@ -168,12 +166,15 @@ class CapacityReporter:
             )
         except Exception as exc:  # a lost heartbeat lapses on its own; the worker goes on
             self._failures += 1
+            self._healthy_since = None
             if self._failures == 1:
                 logger.warning("heartbeat not written", error=f"{type(exc).__name__}: {exc}")
             return
         if self._failures:
             logger.info("heartbeat written again", failed_writes=self._failures)
             self._failures = 0
+        if self._healthy_since is None and not final:
+            self._healthy_since = time.monotonic()
         if not self._reported:
             self._reported = True
             logger.info(FIRST_HEARTBEAT, worker_id=worker_id, free=free, total=self._total)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -86,11 +87,16 @@ class _Server(Protocol):
 
 class _Reporter(Protocol):
     @property
-    def healthy(self) -> bool: ...
+    def healthy_since(self) -> float | None: ...
 
 
 class PeerWatch:
-    """Every heartbeat interval: looks for dead peers and takes over their calls."""
+    """Twice a heartbeat interval: looks for dead peers and takes over their calls.
+
+    A peer counts as dead only once this worker has itself been writing its heartbeats while
+    watching the peer's stay unchanged for `DEAD_AFTER_INTERVALS`: after a stall of the table
+    every worker's heartbeat is old, and none may take the others' calls for that.
+    """
 
     def __init__(
         self,
@@ -107,6 +113,8 @@ class PeerWatch:
         self._env = env
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        # Per peer: the heartbeat last read, and since when (monotonic) it has not changed.
+        self._seen: dict[str, tuple[datetime, float]] = {}
 
     def start(self, *_: Any) -> None:
         if self._task is None:
@@ -121,7 +129,7 @@ class PeerWatch:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._interval / 2)
             try:
                 await self.look()
             except Exception as exc:  # a failed look is retried at the next interval
@@ -130,16 +138,27 @@ class PeerWatch:
     async def look(self) -> list[str]:
         """One pass; returns the rooms whose dead agents this worker removed."""
         me = self._server.id
+        healthy_since = self._reporter.healthy_since
         # Only a registered worker that can write its own heartbeats judges others': a worker
         # cut off from the table would see every peer as dead.
-        if me == UNREGISTERED or self._server.draining or not self._reporter.healthy:
+        if me == UNREGISTERED or self._server.draining or healthy_since is None:
             return []
         beats = await asyncio.to_thread(self._fleet.heartbeats)
-        now = datetime.now(UTC)
+        now, watched_at = datetime.now(UTC), time.monotonic()
+        self._seen = {
+            b.worker_id: self._seen[b.worker_id]
+            if b.worker_id in self._seen and self._seen[b.worker_id][0] == b.at
+            else (b.at, watched_at)
+            for b in beats
+        }
         removed: list[str] = []
         for beat in beats:
-            if orphaned(beat, me, now, self._interval) and await asyncio.to_thread(
-                self._fleet.claim, beat, me
+            unchanged_since = max(self._seen[beat.worker_id][1], healthy_since)
+            watched = watched_at - unchanged_since >= self._interval * DEAD_AFTER_INTERVALS
+            if (
+                watched
+                and orphaned(beat, me, now, self._interval)
+                and await asyncio.to_thread(self._fleet.claim, beat, me)
             ):
                 removed += await self._take_over(beat, now)
         return removed
