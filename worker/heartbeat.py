@@ -21,8 +21,8 @@ VALID_INTERVALS = 3
 FIRST_HEARTBEAT = "capacity reported"
 
 
-def dynamodb_client() -> Any:
-    """The heartbeat's own client: one attempt, short timeouts, so a stalled table is handed at
+def fleet_client() -> Any:
+    """The heartbeat's own DynamoDB client: one attempt, short timeouts, so a stalled table is handed at
     most one abandoned write per interval and worker, never a backlog of retries."""
     import boto3
     from botocore.config import Config

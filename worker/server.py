@@ -11,7 +11,7 @@ from voice.config.schema import VoiceConfig, WorkerSettings
 from worker.call import entrypoint, prewarm
 from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, JobSlots, TaskProtection
-from worker.heartbeat import CapacityReporter, HeartbeatWriter, dynamodb_client
+from worker.heartbeat import CapacityReporter, HeartbeatWriter, fleet_client
 from worker.job_loss import LostJobs
 from worker.peer_watch import FleetTable, PeerWatch
 from worker.reconnect import FastReconnect
@@ -95,8 +95,8 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
     server.fleet = monitor
     # One client for the heartbeats and the peer watch, apart from the session check's: one
     # short attempt per call, so a stalled table is handed no backlog of retries.
-    fleet_client = dynamodb_client() if env.sessions_table else None
-    server.capacity = capacity_reporter(server, settings, env, fleet_client)
+    client = fleet_client() if env.sessions_table else None
+    server.capacity = capacity_reporter(server, settings, env, client)
     server.on("worker_started", server.capacity.start)
     server.on("worker_registered", server.capacity.registered)
     server.on("worker_started", LostJobs(server, env).start)
@@ -105,7 +105,7 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
         server.peers = PeerWatch(
             server,
             server.capacity,
-            FleetTable(fleet_client, env.sessions_table),
+            FleetTable(client, env.sessions_table),
             env,
             interval=settings.heartbeat_interval,
         )
@@ -120,7 +120,7 @@ def capacity_reporter(
     writer = None
     if env.sessions_table:
         writer = HeartbeatWriter(
-            client or dynamodb_client(),
+            client or fleet_client(),
             env.sessions_table,
             settings.agent_name,
             settings.heartbeat_interval,
