@@ -22,8 +22,9 @@ FIRST_HEARTBEAT = "capacity reported"
 
 
 def fleet_client() -> Any:
-    """The heartbeat's own DynamoDB client: one attempt, short timeouts, so a stalled table is handed at
-    most one abandoned write per interval and worker, never a backlog of retries."""
+    """The heartbeat's own DynamoDB client: one attempt with short timeouts, so a stalled table is
+    handed at most one abandoned write every two seconds per worker, never a backlog of retries;
+    a write that is only slow (under 2 s) still lands, so a busy worker is not taken for dead."""
     import boto3
     from botocore.config import Config
 
@@ -31,7 +32,7 @@ def fleet_client() -> Any:
         "dynamodb",
         config=Config(
             connect_timeout=0.5,
-            read_timeout=1.0,
+            read_timeout=2.0,
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=2,
         ),
