@@ -17,6 +17,9 @@ from worker.logs import logger
 UNREGISTERED = "unregistered"
 # A heartbeat counts this many intervals: one lost write does not make the worker vanish.
 VALID_INTERVALS = 3
+# ... and for admission at least this long: a worker whose writes hiccup on a busy host does not
+# drop out of the fleet's capacity (peers judge a dead worker by `at`, not by this).
+MIN_VALID_SECONDS = 15.0
 # Logged once the first heartbeat is in: from then on admission counts this worker.
 FIRST_HEARTBEAT = "capacity reported"
 
@@ -50,11 +53,13 @@ def agent_rooms(jobs: Iterable[Any]) -> tuple[HeartbeatRoom, ...]:
 class HeartbeatWriter:
     """Puts one heartbeat item per worker (IAM allows PutItem on the FLEET partition only)."""
 
-    def __init__(self, client: Any, table: str, agent_name: str, interval: float) -> None:
+    def __init__(
+        self, client: Any, table: str, agent_name: str, interval: float, min_valid: float = 0.0
+    ) -> None:
         self._client = client
         self._table = table
         self._agent_name = agent_name
-        self._valid_for = timedelta(seconds=interval * VALID_INTERVALS)
+        self._valid_for = timedelta(seconds=max(interval * VALID_INTERVALS, min_valid))
 
     def write(
         self,

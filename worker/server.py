@@ -11,7 +11,7 @@ from voice.config.schema import VoiceConfig, WorkerSettings
 from worker.call import entrypoint, prewarm
 from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, JobSlots, TaskProtection
-from worker.heartbeat import CapacityReporter, HeartbeatWriter, fleet_client
+from worker.heartbeat import MIN_VALID_SECONDS, CapacityReporter, HeartbeatWriter, fleet_client
 from worker.job_loss import LostJobs
 from worker.peer_watch import FleetTable, PeerWatch
 from worker.reconnect import FastReconnect
@@ -124,6 +124,7 @@ def capacity_reporter(
             env.sessions_table,
             settings.agent_name,
             settings.heartbeat_interval,
+            min_valid=MIN_VALID_SECONDS,
         )
     return CapacityReporter(
         server,
