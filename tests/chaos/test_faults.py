@@ -26,7 +26,7 @@ from infra.local.aws import CONFIG_KEY, LOCAL_CONFIG_BUCKET, local_client
 from infra.local.paths import CONFIG_FILE
 from infra.local.stack import free_port
 from tests.chaos.conftest import RUNS, Chaos
-from tests.support.caller import Caller, speech, wait_until
+from tests.support.caller import RATE, Caller, speech, wait_until
 from tests.support.fake_openai import ANSWER, GREETING, QUESTION, FakeOpenAIServer
 from tests.support.stack import log_tail, poll_session
 from worker.carry import read_carry
@@ -81,7 +81,7 @@ async def answered(call: LiveCall) -> float:
     await wait_until(
         lambda: ANSWER in " ".join(call.caller.said_by(agent)), WAIT, "the agent's answer"
     )
-    return float(question.size / 48_000)
+    return float(question.size / RATE)
 
 
 async def room_metadata(chaos: Chaos, room: str) -> str:
