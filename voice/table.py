@@ -58,8 +58,20 @@ class SessionGate(BaseModel):
         return self.join_by is None or now <= self.join_by + grace
 
 
+class HeartbeatRoom(BaseModel):
+    """A room one of the worker's agents is in, and that agent's identity there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    room: str
+    identity: str
+
+
 class Heartbeat(BaseModel):
-    """One worker's report of its capacity; it counts until `valid_until`."""
+    """One worker's report of its capacity; it counts until `valid_until`.
+
+    It also names the rooms the worker's agents are in, so that when its heartbeats stop a peer
+    can take those calls over; `taken_over_by` is the peer that claimed them (once)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -69,6 +81,8 @@ class Heartbeat(BaseModel):
     total_slots: int
     at: datetime
     valid_until: datetime
+    rooms: tuple[HeartbeatRoom, ...] = ()
+    taken_over_by: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -82,7 +96,13 @@ class Heartbeat(BaseModel):
             "at": {"S": _iso(self.at)},
             "valid_until": {"S": _iso(self.valid_until)},
             "ttl": {"N": str(int((self.valid_until + HEARTBEAT_RETENTION).timestamp()))},
-        }
+            "rooms": {
+                "L": [
+                    {"M": {"room": {"S": r.room}, "identity": {"S": r.identity}}}
+                    for r in self.rooms
+                ]
+            },
+        } | ({"taken_over_by": {"S": self.taken_over_by}} if self.taken_over_by else {})
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Heartbeat:
@@ -93,4 +113,14 @@ class Heartbeat(BaseModel):
             total_slots=int(item["total_slots"]["N"]),
             at=datetime.fromisoformat(item["at"]["S"]),
             valid_until=datetime.fromisoformat(item["valid_until"]["S"]),
+            rooms=tuple(
+                HeartbeatRoom(room=r["M"]["room"]["S"], identity=r["M"]["identity"]["S"])
+                for r in item.get("rooms", {}).get("L", [])
+            ),
+            taken_over_by=item.get("taken_over_by", {}).get("S"),
         )
+
+    @property
+    def at_text(self) -> str:
+        """`at` exactly as stored: a claim's condition compares it."""
+        return _iso(self.at)

@@ -73,11 +73,12 @@ def instructions_for_call(dispatch: DispatchMetadata, configured: str) -> str:
 class SingleAgent(Agent):
     """One agent with `voice.realtime.agent.instructions` and the agent's tools."""
 
-    def __init__(self, data: CallData) -> None:
+    def __init__(self, data: CallData, chat_ctx: llm.ChatContext | None = None) -> None:
         agent = data.config.realtime.agent
         super().__init__(
             instructions=instructions_for_call(data.dispatch, agent.instructions),
             tools=_tools(data, agent.tools),
+            chat_ctx=chat_ctx,
         )
 
 
@@ -164,7 +165,8 @@ class RouterAgent(Agent):
         )
 
 
-def first_agent(data: CallData) -> Agent:
+def first_agent(data: CallData, chat_ctx: llm.ChatContext | None = None) -> Agent:
+    """The call's first agent; `chat_ctx`: the conversation so far when it resumes one."""
     if data.dispatch.agent_type == "smart_router":
-        return RouterAgent(data)
-    return SingleAgent(data)
+        return RouterAgent(data, chat_ctx=chat_ctx)
+    return SingleAgent(data, chat_ctx=chat_ctx)

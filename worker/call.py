@@ -28,6 +28,7 @@ from voice.report import recording_key
 from voice.rooms import session_id_from_room
 from voice.templating import fill
 from worker.agents import CallData, build_toolsets, first_agent
+from worker.carry import CarryWriter, Turn, chat_context, read_carry
 from worker.config_watch import watch_config
 from worker.emf import EmfEmitter
 from worker.gate import SessionGateReader, start_check
@@ -230,6 +231,8 @@ class Call:
         )
         self.writer = ReportWriter(bucket=setup.env.reports_bucket, directory=setup.env.reports_dir)
         self._time_limit: asyncio.Task[None] | None = None
+        # The conversation so far when this agent replaces one that was lost (worker/carry.py).
+        self.resumed: list[Turn] = []
 
     async def run(self) -> None:
         """Returns once the call is under way; the job's shutdown callbacks finish it."""
@@ -259,6 +262,7 @@ class Call:
         self.log.info(
             "joined room", agent_type=self.dispatch.agent_type, profile=self.dispatch.voice_profile
         )
+        self._carry_conversation()
         if self._dialing_out:
             # Nothing is published before the callee answers: the control plane takes the
             # agent's first track as its cue to look at the call's status.
@@ -268,7 +272,7 @@ class Call:
                 return False
             self.log.info("callee answered")
         await self.session.start(
-            agent=first_agent(self.data),
+            agent=first_agent(self.data, chat_ctx=chat_context(self.resumed)),
             room=self.ctx.room,
             room_options=room_options(self.realtime.audio),
             record=recording_options(self.recording),
@@ -277,8 +281,27 @@ class Call:
             forward_dtmf(self.ctx.room, self.session)
         return True
 
+    def _carry_conversation(self) -> None:
+        """Reads the turns a lost agent left in the room's metadata, and keeps them written."""
+        metadata = self.ctx.room.metadata or self.ctx.job.room.metadata
+        self.resumed = read_carry(metadata)
+        carry = CarryWriter(
+            self.ctx.room.name,
+            metadata,
+            self.realtime.privacy.redact,
+            turns=self.resumed,
+            ssl_context=self.ctx.proc.userdata.get("ssl_context"),
+        )
+        self.session.on("conversation_item_added", carry.on_item_added)
+        self.ctx.add_shutdown_callback(carry.aclose)
+        if self.resumed:
+            self.log.info("resuming the conversation of a lost agent", turns=len(self.resumed))
+
     async def _open(self) -> None:
-        """The agent speaks first, except that a callee who says "Hello?" is answered instead."""
+        """The agent speaks first, except that a callee who says "Hello?" is answered instead,
+        and an agent that resumes a conversation does not greet again."""
+        if self.resumed:
+            return
         if self._dialing_out:
             wait = self.realtime.telephony.answer_silence_seconds
             if not await callee_spoke_within(self.session, wait):

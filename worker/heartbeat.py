@@ -1,35 +1,75 @@
-"""Capacity heartbeats: the worker's free and total call slots, in the sessions table for admission."""
+"""Heartbeats: the worker's free and total call slots (admission reads them) and the rooms its
+agents are in (a peer takes those calls over when the heartbeats stop), in the sessions table."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from voice.table import Heartbeat
+from voice.table import Heartbeat, HeartbeatRoom
 from worker.emf import EmfEmitter
 from worker.logs import logger
 
 UNREGISTERED = "unregistered"
 # A heartbeat counts this many intervals: one lost write does not make the worker vanish.
 VALID_INTERVALS = 3
+# ... and for admission at least this long: a worker whose writes hiccup on a busy host does not
+# drop out of the fleet's capacity (peers judge a dead worker by `at`, not by this).
+MIN_VALID_SECONDS = 15.0
 # Logged once the first heartbeat is in: from then on admission counts this worker.
 FIRST_HEARTBEAT = "capacity reported"
+
+
+def fleet_client() -> Any:
+    """The heartbeat's own DynamoDB client: one attempt with short timeouts, so a stalled table is
+    handed at most one abandoned write every two seconds per worker, never a backlog of retries;
+    a write that is only slow (under 2 s) still lands, so a busy worker is not taken for dead."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        config=Config(
+            connect_timeout=0.5,
+            read_timeout=2.0,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=2,
+        ),
+    )
+
+
+def agent_rooms(jobs: Iterable[Any]) -> tuple[HeartbeatRoom, ...]:
+    """The rooms of the worker's running jobs and their agents' identities."""
+    return tuple(
+        HeartbeatRoom(room=info.job.room.name, identity=info.accept_arguments.identity)
+        for info in jobs
+    )
 
 
 class HeartbeatWriter:
     """Puts one heartbeat item per worker (IAM allows PutItem on the FLEET partition only)."""
 
-    def __init__(self, client: Any, table: str, agent_name: str, interval: float) -> None:
+    def __init__(
+        self, client: Any, table: str, agent_name: str, interval: float, min_valid: float = 0.0
+    ) -> None:
         self._client = client
         self._table = table
         self._agent_name = agent_name
-        self._valid_for = timedelta(seconds=interval * VALID_INTERVALS)
+        self._valid_for = timedelta(seconds=max(interval * VALID_INTERVALS, min_valid))
 
-    def write(self, worker_id: str, free: int, total: int, *, final: bool = False) -> Heartbeat:
+    def write(
+        self,
+        worker_id: str,
+        free: int,
+        total: int,
+        *,
+        rooms: tuple[HeartbeatRoom, ...] = (),
+        final: bool = False,
+    ) -> Heartbeat:
         now = datetime.now(UTC)
         beat = Heartbeat(
             worker_id=worker_id,
@@ -39,6 +79,7 @@ class HeartbeatWriter:
             at=now,
             # A worker that is leaving lapses at once instead of counting for a while longer.
             valid_until=now if final else now + self._valid_for,
+            rooms=rooms,
         )
         self._client.put_item(TableName=self._table, Item=beat.to_item())
         return beat
@@ -75,6 +116,8 @@ class CapacityReporter:
         self._next_metric = 0.0
         self._task: asyncio.Task[None] | None = None
         self._reported = False
+        self._failures = 0
+        self._healthy_since: float | None = None
 
     def free(self) -> int:
         if self._server.draining:
@@ -97,10 +140,20 @@ class CapacityReporter:
             self._task = None
         await self.beat(final=True)
 
+    @property
+    def healthy_since(self) -> float | None:
+        """Since when (monotonic) every write went through; None while they fail."""
+        return self._healthy_since
+
     async def _run(self) -> None:
+        # Fixed rate, no back-off: a slow write does not stretch the interval peers judge this
+        # worker by, and after a table stall every worker is heard again within an interval.
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
             await self.beat()
-            await asyncio.sleep(self._interval)
+            due = max(due + self._interval, loop.time())
+            await asyncio.sleep(due - loop.time())
 
     async def beat(self, *, final: bool = False) -> None:
         free = 0 if final else self.free()
@@ -112,11 +165,22 @@ class CapacityReporter:
         # Before registration LiveKit would drop a dispatch to this worker: it is not capacity yet.
         if self._writer is None or worker_id == UNREGISTERED:
             return
+        rooms = () if final else agent_rooms(self._server.active_jobs)
         try:
-            await asyncio.to_thread(self._writer.write, worker_id, free, self._total, final=final)
+            await asyncio.to_thread(
+                self._writer.write, worker_id, free, self._total, rooms=rooms, final=final
+            )
         except Exception as exc:  # a lost heartbeat lapses on its own; the worker goes on
-            logger.warning("heartbeat not written", error=f"{type(exc).__name__}: {exc}")
+            self._failures += 1
+            self._healthy_since = None
+            if self._failures == 1:
+                logger.warning("heartbeat not written", error=f"{type(exc).__name__}: {exc}")
             return
+        if self._failures:
+            logger.info("heartbeat written again", failed_writes=self._failures)
+            self._failures = 0
+        if self._healthy_since is None and not final:
+            self._healthy_since = time.monotonic()
         if not self._reported:
             self._reported = True
             logger.info(FIRST_HEARTBEAT, worker_id=worker_id, free=free, total=self._total)

@@ -11,9 +11,10 @@ from voice.config.schema import VoiceConfig, WorkerSettings
 from worker.call import entrypoint, prewarm
 from worker.emf import EmfEmitter
 from worker.fleet import FleetMonitor, JobSlots, TaskProtection
-from worker.gate import dynamodb_client
-from worker.heartbeat import CapacityReporter, HeartbeatWriter
+from worker.heartbeat import MIN_VALID_SECONDS, CapacityReporter, HeartbeatWriter, fleet_client
 from worker.job_loss import LostJobs
+from worker.peer_watch import FleetTable, PeerWatch
+from worker.reconnect import FastReconnect
 from worker.settings import WorkerEnv
 
 PRELOAD_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
@@ -56,8 +57,11 @@ class VoiceAgentServer(AgentServer):
 
     fleet: FleetMonitor | None = None
     capacity: CapacityReporter | None = None
+    peers: PeerWatch | None = None
 
     async def aclose(self) -> None:
+        if self.peers is not None:
+            await self.peers.aclose()
         if self.capacity is not None:
             await self.capacity.aclose()
         if self.fleet is not None:
@@ -89,21 +93,38 @@ def build_server(config: VoiceConfig, env: WorkerEnv) -> VoiceAgentServer:
     )
     server.on("worker_started", monitor.start)
     server.fleet = monitor
-    server.capacity = capacity_reporter(server, settings, env)
+    # One client for the heartbeats and the peer watch, apart from the session check's: one
+    # short attempt per call, so a stalled table is handed no backlog of retries.
+    client = fleet_client() if env.sessions_table else None
+    server.capacity = capacity_reporter(server, settings, env, client)
     server.on("worker_started", server.capacity.start)
     server.on("worker_registered", server.capacity.registered)
     server.on("worker_started", LostJobs(server, env).start)
+    server.on("worker_started", FastReconnect(server).start)
+    if env.sessions_table:
+        server.peers = PeerWatch(
+            server,
+            server.capacity,
+            FleetTable(client, env.sessions_table),
+            env,
+            interval=settings.heartbeat_interval,
+        )
+        server.on("worker_started", server.peers.start)
     return server
 
 
 def capacity_reporter(
-    server: VoiceAgentServer, settings: WorkerSettings, env: WorkerEnv
+    server: VoiceAgentServer, settings: WorkerSettings, env: WorkerEnv, client: Any = None
 ) -> CapacityReporter:
     """Heartbeats to the sessions table when there is one; FreeSlots / TotalSlots EMF always."""
     writer = None
     if env.sessions_table:
         writer = HeartbeatWriter(
-            dynamodb_client(), env.sessions_table, settings.agent_name, settings.heartbeat_interval
+            client or fleet_client(),
+            env.sessions_table,
+            settings.agent_name,
+            settings.heartbeat_interval,
+            min_valid=MIN_VALID_SECONDS,
         )
     return CapacityReporter(
         server,

@@ -1,12 +1,14 @@
 """Faults on the real local stack during live calls; every scenario ends with the invariant check.
 
-Each scenario prints, and records (bench/results/chaos.json under `make chaos`), how long it took until every
-affected session was consistent again. Nothing here asserts on a time.
+Each scenario prints, and records (bench/results/chaos.json under `make chaos`), how long it took
+until the caller heard an agent again and every affected session was consistent again. Only the
+bounds issue 18 names are asserted on a time (the constants below).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -24,9 +26,10 @@ from infra.local.aws import CONFIG_KEY, LOCAL_CONFIG_BUCKET, local_client
 from infra.local.paths import CONFIG_FILE
 from infra.local.stack import free_port
 from tests.chaos.conftest import RUNS, Chaos
-from tests.support.caller import Caller, speech, wait_until
-from tests.support.fake_openai import ANSWER, QUESTION
+from tests.support.caller import RATE, Caller, speech, wait_until
+from tests.support.fake_openai import ANSWER, GREETING, QUESTION, FakeOpenAIServer
 from tests.support.stack import log_tail, poll_session
+from worker.carry import read_carry
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.livekit]
 
@@ -34,6 +37,11 @@ WAIT = 90.0
 FINAL = ("ended", "expired", "failed")
 # The bounds the scenarios assert (issue 18), beside the figures they record.
 AWS_STALL_RESPONSE_BOUND_S = 3.5  # every API answer while the table is stalled
+# From the death of an agent (its worker or its job process) until the caller hears the new
+# agent answer, less the seconds the caller itself spends saying the question.
+AGENT_LOST_CALLER_BACK_BOUND_S = 5.0
+# From a caller's join, right after LiveKit came back from a restart, to the greeting.
+LIVEKIT_RESTART_GREETING_BOUND_S = 5.0
 LOST_WEBHOOKS_REAPER_RUNS = 2  # a hung-up call whose webhooks were lost is final within these
 
 
@@ -63,14 +71,51 @@ async def live_call(chaos: Chaos, api: httpx.AsyncClient) -> AsyncIterator[LiveC
         await caller.leave()
 
 
-async def answered(call: LiveCall) -> None:
-    """The caller asks the question and hears the agent answer it."""
-    spoke = await call.caller.say(speech(QUESTION))
+async def answered(call: LiveCall) -> float:
+    """The caller asks the question and hears the agent answer it; returns how long the caller
+    spent saying it."""
+    question = speech(QUESTION)
+    spoke = await call.caller.say(question)
     await call.caller.wait_for_voice(after=spoke, timeout=WAIT)
     agent = call.caller.agents_joined[-1]
     await wait_until(
         lambda: ANSWER in " ".join(call.caller.said_by(agent)), WAIT, "the agent's answer"
     )
+    return float(question.size / RATE)
+
+
+async def room_metadata(chaos: Chaos, room: str) -> str:
+    from livekit import api as lkapi
+
+    http = chaos.stack.livekit_url.replace("ws://", "http://")
+    async with lkapi.LiveKitAPI(
+        http, chaos.secrets.livekit_key, chaos.secrets.livekit_secret
+    ) as lk:
+        rooms = await lk.room.list_rooms(lkapi.ListRoomsRequest(names=[room]))
+    return rooms.rooms[0].metadata if rooms.rooms else ""
+
+
+async def carried_answer(chaos: Chaos, room: str) -> None:
+    """Waits until the agent's answer is in the conversation its room carries (worker/carry.py)."""
+    deadline = time.monotonic() + WAIT
+    while not any(ANSWER in t.text for t in read_carry(await room_metadata(chaos, room))):
+        assert time.monotonic() < deadline, "the conversation was never carried in the room"
+        await asyncio.sleep(0.2)
+
+
+async def resumed_with_the_conversation(
+    call: LiveCall, fake_openai: FakeOpenAIServer, since: float
+) -> None:
+    """The new agent did not greet, and its model saw the turns before the loss."""
+    agent = call.caller.agents_joined[-1]
+    assert GREETING not in " ".join(call.caller.said_by(agent)), call.caller.said_by(agent)
+    asked = [r for r in fake_openai.fake.of("/v1/chat/completions") if r.at > since]
+    assert asked, "the new agent never asked the model"
+    # Everything before the question just asked: the conversation the lost agent had.
+    earlier = [(m.get("role"), json.dumps(m.get("content"))) for m in asked[-1].body["messages"]]
+    earlier = earlier[:-1]
+    assert any(role == "user" and QUESTION in text for role, text in earlier), earlier
+    assert any(role == "assistant" and ANSWER in text for role, text in earlier), earlier
 
 
 def holder(chaos: Chaos, session_id: str) -> str:
@@ -180,44 +225,47 @@ async def test_a_worker_sigtermed_mid_call_drains_it_takes_no_new_job_and_releas
 
 
 @pytest.mark.parametrize("run", range(RUNS))
-async def test_a_worker_sigkilled_mid_call_is_taken_over_or_ends_never_active_without_agent(
-    chaos: Chaos, api: httpx.AsyncClient, run: int
+async def test_a_worker_sigkilled_mid_call_is_replaced_within_5_s_and_resumes_the_conversation(
+    chaos: Chaos, api: httpx.AsyncClient, fake_openai: FakeOpenAIServer, run: int
 ) -> None:
     stack = chaos.stack
     for name in ("worker", "worker-b"):  # two workers: one to kill, one to take over
         if name not in stack.procs:
             stack.start_worker(name, health_port=free_port(), env={"ECS_AGENT_URI": ""})
     async with live_call(chaos, api) as call:
+        await answered(call)
+        await carried_answer(chaos, call.created["room_name"])
         victim = holder(chaos, call.session_id)
+        survivor = next(n for n in stack.procs if n.startswith("worker") and n != victim)
         killed = time.monotonic()
+        # As ECS loses a task: the worker and its job processes at once, no goodbye.
         stack.stop_worker(signal.SIGKILL, name=victim)
-
-        async def outcome() -> dict[str, Any]:
+        try:
+            await wait_until(lambda: len(call.caller.agents_joined) >= 2, WAIT, "a new agent")
+        except AssertionError as exc:
             body = (await api.get(f"/session/{call.session_id}")).json()
-            return dict(body)
-
-        deadline = time.monotonic() + WAIT
-        while True:
-            body = await outcome()
-            taken_over = len(call.caller.agents_joined) >= 2 and body["status"] == "active"
-            if taken_over or body["status"] in FINAL:
-                break
-            assert time.monotonic() < deadline, f"never taken over nor ended: {body}"
-            await asyncio.sleep(0.5)
-        recovered = time.monotonic() - killed
-        if taken_over:
-            await answered(call)
-        back = time.monotonic() - killed
+            raise AssertionError(f"{exc}: {body}\n{log_tail(stack, survivor, 'api')}") from exc
+        joined = time.monotonic() - killed
+        asked = time.monotonic()
+        question_s = await answered(call)
+        back = time.monotonic() - killed - question_s
+        await resumed_with_the_conversation(call, fake_openai, asked)
+        body = (await api.get(f"/session/{call.session_id}")).json()
+        assert body["status"] == "active", body
         hung_up = time.monotonic()
     await settled(chaos, api, [call.session_id])
-    # Not yet asserted: the 5 s bound of issue 18 item 1 needs the dead agent removed at once.
     chaos.figures.record(
         "worker_sigkill_mid_call",
-        outcome="taken over" if taken_over else body["status"],
-        new_agent_joined_after_kill_s=recovered,
-        caller_back_s=back if taken_over else None,
+        outcome="taken over",
+        new_agent_joined_after_kill_s=joined,
+        question_s=question_s,
+        caller_back_s=back,
         consistent_s=time.monotonic() - hung_up,
     )
+    # Issue 18 item 1: a peer notices the silent worker, removes its agent, and the control
+    # plane's re-dispatch answers the caller within the bound.
+    assert "taking over its calls" in stack.log_path(survivor).read_text(errors="replace")
+    assert back <= AGENT_LOST_CALLER_BACK_BOUND_S, f"caller back {back:.1f} s after the kill"
 
 
 def job_pid(chaos: Chaos, worker: str, room: str) -> int:
@@ -232,30 +280,35 @@ def job_pid(chaos: Chaos, worker: str, room: str) -> int:
 
 @pytest.mark.parametrize("run", range(RUNS))
 async def test_a_job_process_killed_mid_call_is_replaced_while_its_worker_lives(
-    chaos: Chaos, api: httpx.AsyncClient, run: int
+    chaos: Chaos, api: httpx.AsyncClient, fake_openai: FakeOpenAIServer, run: int
 ) -> None:
     stack = chaos.stack
     for name in ("worker", "worker-b"):
         if name not in stack.procs:
             stack.start_worker(name, health_port=free_port(), env={"ECS_AGENT_URI": ""})
     async with live_call(chaos, api) as call:
+        await answered(call)
+        await carried_answer(chaos, call.created["room_name"])
         victim = holder(chaos, call.session_id)
         os.kill(job_pid(chaos, victim, call.created["room_name"]), signal.SIGKILL)
         killed = time.monotonic()
         await wait_until(lambda: len(call.caller.agents_joined) >= 2, WAIT, "a new agent")
         joined = time.monotonic() - killed
-        await answered(call)
-        back = time.monotonic() - killed
+        asked = time.monotonic()
+        question_s = await answered(call)
+        back = time.monotonic() - killed - question_s
+        await resumed_with_the_conversation(call, fake_openai, asked)
         assert stack.procs[victim].poll() is None, "the worker itself must live on"
         hung_up = time.monotonic()
     await settled(chaos, api, [call.session_id])
-    # Recorded, not yet asserted (issue 18 item 1: 5 s, p95 of 5 runs): see the figures.
     chaos.figures.record(
         "job_process_sigkill_mid_call",
         new_agent_joined_after_kill_s=joined,
+        question_s=question_s,
         caller_back_s=back,
         consistent_s=time.monotonic() - hung_up,
     )
+    assert back <= AGENT_LOST_CALLER_BACK_BOUND_S, f"caller back {back:.1f} s after the kill"
 
 
 @pytest.mark.parametrize("run", range(RUNS))
@@ -341,19 +394,6 @@ async def room_names(chaos: Chaos) -> set[str]:
     return {r.name for r in rooms.rooms}
 
 
-async def until_matches_livekit(chaos: Chaos, api: httpx.AsyncClient, session_id: str) -> str:
-    """Waits until the session is final, or live with its room in LiveKit; returns its status."""
-    deadline = time.monotonic() + 300
-    while True:
-        body = (await api.get(f"/session/{session_id}")).json()
-        if body["status"] in FINAL:
-            return str(body["status"])
-        if body["status"] == "active" and body["room_name"] in await room_names(chaos):
-            return "active"
-        assert time.monotonic() < deadline, f"never consistent with LiveKit: {body}"
-        await asyncio.sleep(1)
-
-
 def reaper_runs(chaos: Chaos) -> int:
     """Reaper runs finished so far (each logs one "reaper run" line)."""
     log = chaos.stack.log_path("reaper")
@@ -391,8 +431,9 @@ async def test_lost_end_webhooks_are_reconciled_by_the_reaper(
     )
 
 
-async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_its_rooms(
-    chaos: Chaos, api: httpx.AsyncClient
+@pytest.mark.parametrize("run", range(RUNS))
+async def test_livekit_restarted_mid_call_greets_the_next_caller_within_5_s_and_ends_the_call(
+    chaos: Chaos, api: httpx.AsyncClient, run: int
 ) -> None:
     stack = chaos.stack
     async with live_call(chaos, api) as call:
@@ -401,35 +442,35 @@ async def test_livekit_killed_and_restarted_mid_call_leaves_sessions_matching_it
         os.killpg(livekit.pid, signal.SIGKILL)
         await asyncio.to_thread(livekit.wait, 30)
         await asyncio.sleep(2)
-        stack.start_livekit()
+        await asyncio.to_thread(stack.start_livekit)
         restarted = time.monotonic() - killed
-    status = await until_matches_livekit(chaos, api, call.session_id)
-    await chaos.until_audit_clean(WAIT)
-    consistent = time.monotonic() - killed
-    # The fleet re-registers with the new server: a new call gets its agent again. Whether the
-    # caller hears it at once is recorded, not yet asserted (issue 18 item 2, open): in 2 of 3
-    # runs the first call after the restart had its agent in the room and no audio.
-    after = await chaos.create(api)
-    caller = Caller()
-    joined = time.monotonic()
-    await caller.join(after["url"], after["token"])
-    try:
-        await poll_session(api, after["session_id"], lambda b: b["agent_joined"], WAIT, "agent")
+        # The next caller comes the moment LiveKit answers again: the window in which a worker
+        # still backing off its reconnect had the join's dispatch dropped and the greeting late.
+        after = await chaos.create(api)
+        caller = Caller()
+        joined = time.monotonic()
+        await caller.join(after["url"], after["token"])
         try:
-            greeted: float | None = await caller.wait_for_voice(after=joined, timeout=30) - joined
-        except AssertionError:
-            greeted = None
-    finally:
-        await caller.leave()
-    await settled(chaos, api, [after["session_id"]])
+            greeted = await caller.wait_for_voice(after=joined, timeout=WAIT) - joined
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log_tail(stack, 'worker', 'livekit')}") from exc
+        finally:
+            await caller.leave()
+    # The call in progress when LiveKit went down: its caller left, so it ends (room_gone, or
+    # caller_left when the client's reconnect reached the new server first), and no agent is
+    # left alone in a room: the session is final and LiveKit lists no room for it.
+    await settled(chaos, api, [call.session_id, after["session_id"]])
+    body = (await api.get(f"/session/{call.session_id}")).json()
+    assert body["status"] == "ended", body
+    assert call.created["room_name"] not in await room_names(chaos)
     chaos.figures.record(
         "livekit_killed_and_restarted",
-        outcome=status,
+        outcome=f"{body['status']}/{body['end_reason']}",
         livekit_back_after_s=restarted,
-        consistent_s=consistent,
-        next_call_agent_joined=True,
-        caller_back_s=greeted,  # from the next caller's join to the greeting; None: not in 30 s
+        consistent_s=time.monotonic() - killed,
+        caller_back_s=greeted,  # from the next caller's join to the greeting
     )
+    assert greeted <= LIVEKIT_RESTART_GREETING_BOUND_S, f"greeted {greeted:.1f} s after joining"
 
 
 async def test_no_log_holds_a_secret_or_a_join_token(chaos: Chaos, api: httpx.AsyncClient) -> None:

@@ -537,7 +537,9 @@ def test_the_agent_watchdog_is_fed_by_a_queue_with_a_dead_letter_queue(template)
     assert env["AGENT_WATCHDOG_QUEUE_URL"] == {"Ref": "AgentWatchdogQueue"}
 
 
-def test_the_worker_may_only_read_session_gates_and_versions_and_write_its_heartbeat(template):
+def test_the_worker_may_only_read_session_gates_and_versions_and_write_and_read_heartbeats(
+    template,
+):
     role = resources(template, "AWS::IAM::Role")["WorkerTaskRole"]
     statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
 
@@ -568,5 +570,6 @@ def test_the_worker_may_only_read_session_gates_and_versions_and_write_its_heart
         SESSION_VERSION_PROJECTION,
     }
     beat = by_sid["CapacityHeartbeat"]
-    assert beat["Action"] == "dynamodb:PutItem"
+    # Its own heartbeat, and its peers' (read, and claimed once when a peer falls silent).
+    assert sorted(beat["Action"]) == ["dynamodb:PutItem", "dynamodb:Query"]
     assert beat["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == ["FLEET"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -96,7 +97,11 @@ class FakeServer:
 async def test_heartbeats_report_free_slots_and_a_leaving_worker_lapses_at_once(
     table: Any,
 ) -> None:
-    server = FakeServer(active_jobs=[object()])
+    running = SimpleNamespace(
+        job=SimpleNamespace(room=SimpleNamespace(name="voice-r1")),
+        accept_arguments=SimpleNamespace(identity="agent-AJ_1"),
+    )
+    server = FakeServer(active_jobs=[running])
     writer = HeartbeatWriter(table, TABLE, "openagents-voice", interval=5)
     lines: list[str] = []
 

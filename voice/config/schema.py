@@ -190,8 +190,9 @@ class WorkerSettings(_Section):
     initialize_process_timeout: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
     # Preloading the local end-of-turn model costs about 250 MB per process.
     preload_turn_detector: bool = False
-    # Seconds between capacity heartbeats; a heartbeat counts for admission 3 intervals long.
-    heartbeat_interval: Annotated[float, Field(ge=1.0, le=60.0)] = 5.0
+    # Seconds between heartbeats; a heartbeat counts for admission 3 intervals (>= 15 s), and a
+    # worker silent for 2.5 intervals has its calls taken over by a peer.
+    heartbeat_interval: Annotated[float, Field(ge=1.0, le=60.0)] = 1.0
 
 
 class AgentWatchdogSettings(_Section):
