@@ -26,11 +26,15 @@ class Event(BaseModel):
     # agent: end of the caller's turn -> this reply (text: the reply's first text; audio: its
     # first audio heard), for the first reply after each caller turn.
     latency_ms: float | None = None
+    # audio: what the caller's speech-to-text heard of this agent turn (`text` is what the agent
+    # says it said); their difference is the word error rate.
+    heard: str | None = None
 
     def line(self) -> str:
         if self.kind in ("caller", "agent"):
             took = f"  ({self.latency_ms:.0f} ms)" if self.latency_ms is not None else ""
-            return f"{self.kind}: {self.text}{took}"
+            heard = f"  [heard: {self.heard}]" if self.heard is not None else ""
+            return f"{self.kind}: {self.text}{took}{heard}"
         if self.kind == "tool_call":
             return f"  [tool {self.name}({self.arguments})]"
         if self.kind == "tool_output":
