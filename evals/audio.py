@@ -40,6 +40,7 @@ QUIET = 1.2  # seconds of agent silence that end its turn
 TURN_LIMIT = 45.0  # the longest an agent turn is listened to
 INTERRUPT_AFTER = 0.5  # an interrupting caller cuts in this long after the agent starts
 YIELD_WITHIN = 1.5  # an interrupted agent that stops within this long has heard the caller
+GAP = 0.3  # this long without the agent's voice is a pause
 
 
 def _pcm(wav_bytes: bytes) -> np.ndarray:
@@ -155,6 +156,15 @@ class RoomCaller:
 
     def voice(self, after: float, before: float = math.inf) -> list[float]:
         return [t for t, s in self.frames if after < t < before and _rms(s) >= VOICE_RMS]
+
+    def went_quiet(self, start: float, within: float) -> bool:
+        """Whether the agent fell silent for GAP at some point in the `within` after `start`."""
+        last = start
+        for t in self.voice(start, start + within + GAP):
+            if t - last >= GAP and last <= start + within:
+                return True
+            last = t
+        return last <= start + within
 
     def speaking_at(self, at: float) -> bool:
         return bool(self.voice(at - 0.2, at))
@@ -321,18 +331,17 @@ class AudioCall:
         agent_talking = self.room.speaking_at(time.monotonic())
         self.conv.add(Event(kind="caller", text=line))
         start, end = await self.room.say(samples)
-        if agent_talking:
-            self.figures.interruptions += 1
-            voice = self.room.voice(start, start + YIELD_WITHIN + 1.0)
-            # Voice still running past YIELD_WITHIN into the caller's turn: it did not yield.
-            if not voice or voice[-1] <= start + YIELD_WITHIN:
-                self.figures.yielded += 1
-        elif self.room.voice(start + 0.3, end):
+        if not agent_talking and self.room.voice(start + 0.3, end):
             self.figures.talked_over += 1
         if await self.listen(end, self.answer_timeout, since_caller=end, cut_in=cut_in):
             self.figures.latencies.append(self.conv.latencies()[-1])
         else:
             self.figures.unanswered += 1
+        if agent_talking:
+            self.figures.interruptions += 1
+            await asyncio.sleep(max(0.0, start + YIELD_WITHIN + GAP - time.monotonic()))
+            if self.room.went_quiet(start, YIELD_WITHIN):
+                self.figures.yielded += 1
 
     async def run(self, url: str, token: str) -> Conversation:
         joined = time.monotonic()
