@@ -165,9 +165,12 @@ class AgentService:
         return result
 
     @translated
-    def latest_eval(self, owner: str, agent_id: str, version: int) -> EvalResult | None:
-        self.version(owner, agent_id, version)
-        return self._store.latest_eval(agent_id, version)
+    def version_with_eval(
+        self, owner: str, agent_id: str, version: int
+    ) -> tuple[AgentVersionRecord, EvalResult | None]:
+        """The version and its latest evaluation, if it has one."""
+        rec = self.version(owner, agent_id, version)
+        return rec, self._store.latest_eval(agent_id, version)
 
     # -- traffic ------------------------------------------------------------------------------
 

@@ -98,8 +98,7 @@ def list_versions(agent_id: AgentId, user: CurrentUser, agents: Agents) -> Versi
 def get_version(
     agent_id: AgentId, version: VersionNumber, user: CurrentUser, agents: Agents
 ) -> VersionPublic:
-    rec = agents.version(user, agent_id, version)
-    return VersionPublic.of(rec, agents.latest_eval(user, agent_id, version))
+    return VersionPublic.of(*agents.version_with_eval(user, agent_id, version))
 
 
 @router.post(
