@@ -87,6 +87,11 @@ bench-profile: install livekit-server e2e-deps ## where one call's CPU goes: per
 e2e-deps: ## espeak-ng and sox for the end-to-end tests' real speech (apt, only when missing)
 	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox)
 
+.PHONY: eval
+EVAL_MODE ?= text
+eval: install livekit-server e2e-deps ## the example agent-evaluation suite against a local stack of its own (EVAL_MODE=audio: in real rooms); docs/evals.md
+	$(BIN)/python -m evals.local --mode $(EVAL_MODE)
+
 .PHONY: chaos audit api-load
 chaos: install livekit-server e2e-deps ## the chaos suite alone (faults during live calls); figures in bench/results/chaos.json (CHAOS_ARGS='-k …' picks scenarios)
 	CHAOS_RESULTS=$(CURDIR)/bench/results/chaos.json CHAOS_RUNS=$${CHAOS_RUNS:-5} $(BIN)/pytest -q -s tests/chaos $(CHAOS_ARGS)

@@ -13,12 +13,14 @@ from functions.domain.agents import (
     AgentVersionRecord,
     Allocation,
     ChosenVersion,
+    EvalResult,
     TrafficAction,
     TrafficEntry,
 )
 from functions.domain.errors import (
     ConfigUnavailable,
     DependencyUnavailable,
+    EvaluationRequired,
     InvalidRequest,
     NotFound,
     NothingToRollBack,
@@ -138,6 +140,38 @@ class AgentService:
             raise NotFound(f"agent {agent_id} has no version {version}")
         return rec
 
+    # -- evaluations --------------------------------------------------------------------------
+
+    @translated
+    def record_eval(
+        self, owner: str, agent_id: str, version: int, run: dict[str, Any]
+    ) -> EvalResult:
+        """Keeps a run (suite, mode, pass_rate, threshold, scenarios, runs, failed) as the
+        version's latest evaluation; a later run replaces it."""
+        self.version(owner, agent_id, version)
+        result = EvalResult(
+            agent_id=agent_id,
+            version=version,
+            passed=run["pass_rate"] >= run["threshold"],
+            ran_at=self._clock(),
+            ran_by=owner,
+            **run,
+        )
+        self._store.put_eval(result)
+        logger.info(
+            "agent version evaluated",
+            extra={"agent_id": result.agent_id, "version": result.version, "passed": result.passed},
+        )
+        return result
+
+    @translated
+    def version_with_eval(
+        self, owner: str, agent_id: str, version: int
+    ) -> tuple[AgentVersionRecord, EvalResult | None]:
+        """The version and its latest evaluation, if it has one."""
+        rec = self.version(owner, agent_id, version)
+        return rec, self._store.latest_eval(agent_id, version)
+
     # -- traffic ------------------------------------------------------------------------------
 
     @translated
@@ -165,6 +199,7 @@ class AgentService:
             )
         agent = self.get(owner, agent_id)
         split = checked_split(entries, agent.latest_version)
+        self._check_evaluated(agent_id, split)
         action: TrafficAction = "promote" if len(split) == 1 else "set"
         return self._replace(agent_id, split, action, owner, expected_revision)
 
@@ -175,6 +210,7 @@ class AgentService:
         """All traffic to one version."""
         agent = self.get(owner, agent_id)
         split = checked_split([TrafficEntry(version=version, percent=100)], agent.latest_version)
+        self._check_evaluated(agent_id, split)
         return self._replace(agent_id, split, "promote", owner, expected_revision)
 
     @translated
@@ -263,6 +299,37 @@ class AgentService:
             return resolve_spec(changes, loaded.config)
         except SpecError as exc:
             raise InvalidRequest(str(exc)) from exc
+
+    def _check_evaluated(self, agent_id: str, split: list[TrafficEntry]) -> None:
+        """With `evals.required`, a version may grow past the canary share only with a passing
+        evaluation. Shares it already has stand; rollbacks (by hand or the monitor's) are never
+        held back."""
+        try:
+            settings = self._config().config.realtime.evals
+        except ConfigError as exc:
+            raise ConfigUnavailable(f"the voice config is invalid: {exc}") from exc
+        if not settings.required:
+            return
+        current = self._store.traffic(agent_id)
+        had = {e.version: e.percent for e in current.entries} if current else {}
+        for entry in split:
+            if entry.percent <= max(settings.canary_percent, had.get(entry.version, 0)):
+                continue
+            result = self._store.latest_eval(agent_id, entry.version)
+            if result is not None and result.passed:
+                continue
+            last = (
+                "has not been evaluated"
+                if result is None
+                else f"failed its last evaluation ({result.suite}, {result.mode}: "
+                f"{result.pass_rate:.0%} passed, {result.threshold:.0%} needed)"
+            )
+            raise EvaluationRequired(
+                f"version {entry.version} {last}; evals.required allows it at most "
+                f"{settings.canary_percent}% of traffic until a run passes: "
+                f"python -m evals run SUITE --agent {agent_id} --version {entry.version} "
+                "--api <this API's URL>"
+            )
 
     def _in_force(self, agent_id: str) -> Allocation:
         alloc = self._store.traffic(agent_id)

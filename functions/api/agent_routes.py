@@ -12,6 +12,8 @@ from functions.api.agent_schemas import (
     AgentList,
     AgentPublic,
     AssignmentPublic,
+    EvalCreate,
+    EvalPublic,
     Promote,
     Rollback,
     TrafficHistory,
@@ -96,7 +98,21 @@ def list_versions(agent_id: AgentId, user: CurrentUser, agents: Agents) -> Versi
 def get_version(
     agent_id: AgentId, version: VersionNumber, user: CurrentUser, agents: Agents
 ) -> VersionPublic:
-    return VersionPublic.of(agents.version(user, agent_id, version))
+    return VersionPublic.of(*agents.version_with_eval(user, agent_id, version))
+
+
+@router.post(
+    "/{agent_id}/versions/{version}/evals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EvalPublic,
+    responses=_ERRORS,
+)
+def record_eval(
+    agent_id: AgentId, version: VersionNumber, user: CurrentUser, agents: Agents, body: EvalCreate
+) -> EvalPublic:
+    """Keeps a run of `python -m evals` as the version's latest evaluation (what the
+    `evals.required` gate reads)."""
+    return EvalPublic.of(agents.record_eval(user, agent_id, version, body.model_dump()))
 
 
 @router.get("/{agent_id}/traffic", response_model=TrafficPublic, responses=_ERRORS)

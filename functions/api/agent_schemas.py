@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ from functions.domain.agents import (
     AgentRecord,
     AgentVersionRecord,
     Allocation,
+    EvalResult,
     TrafficAction,
     TrafficEntry,
 )
@@ -108,6 +109,39 @@ class AgentList(BaseModel):
     agents: list[AgentPublic]
 
 
+class EvalCreate(BaseModel):
+    """A run of `python -m evals` against this version (the runner posts it with `--api`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str = Field(min_length=1, max_length=200)
+    mode: Literal["text", "audio"]
+    pass_rate: float = Field(ge=0.0, le=1.0, description="runs passed / runs, over the suite")
+    threshold: float = Field(ge=0.0, le=1.0, description="the suite's pass threshold")
+    scenarios: int = Field(ge=0, le=10_000)
+    runs: int = Field(ge=0, le=1_000_000)
+    failed: list[str] = Field(
+        default_factory=list, max_length=1000, description="scenarios that did not pass every run"
+    )
+
+
+class EvalPublic(BaseModel):
+    suite: str
+    mode: Literal["text", "audio"]
+    passed: bool = Field(description="pass_rate reached the threshold")
+    pass_rate: float
+    threshold: float
+    scenarios: int
+    runs: int
+    failed: list[str]
+    ran_at: datetime
+    ran_by: str
+
+    @classmethod
+    def of(cls, result: EvalResult) -> EvalPublic:
+        return cls.model_validate(result.model_dump(exclude={"agent_id", "version"}))
+
+
 class VersionPublic(BaseModel):
     agent_id: str
     version: int
@@ -115,9 +149,12 @@ class VersionPublic(BaseModel):
     created_by: str
     note: str | None
     config: dict[str, Any] = Field(description="the version's complete content, secrets masked")
+    latest_eval: EvalPublic | None = Field(
+        default=None, description="its latest evaluation (GET .../versions/{n} only); null: none"
+    )
 
     @classmethod
-    def of(cls, rec: AgentVersionRecord) -> VersionPublic:
+    def of(cls, rec: AgentVersionRecord, latest_eval: EvalResult | None = None) -> VersionPublic:
         return cls(
             agent_id=rec.agent_id,
             version=rec.version,
@@ -125,6 +162,7 @@ class VersionPublic(BaseModel):
             created_by=rec.created_by,
             note=rec.note,
             config=redact(rec.spec.model_dump(mode="json")),
+            latest_eval=None if latest_eval is None else EvalPublic.of(latest_eval),
         )
 
 

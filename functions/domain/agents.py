@@ -36,6 +36,23 @@ class AgentVersionRecord(_Record):
     note: str | None = None
 
 
+class EvalResult(_Record):
+    """A version's latest evaluation (`python -m evals`): kept beside the immutable version."""
+
+    agent_id: str
+    version: int
+    suite: str
+    mode: Literal["text", "audio"]
+    passed: bool
+    pass_rate: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(ge=0.0, le=1.0)
+    scenarios: int = Field(ge=0)
+    runs: int = Field(ge=0)
+    failed: list[str] = []
+    ran_at: datetime
+    ran_by: str
+
+
 class TrafficEntry(_Record):
     version: int = Field(ge=1)
     percent: int = Field(ge=1, le=100)

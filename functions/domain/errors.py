@@ -90,3 +90,8 @@ class RevisionRequired(DomainError, status_code=428, code="revision_required"):
 
 class NothingToRollBack(DomainError, status_code=409, code="nothing_to_roll_back"):
     """The allocation in force has no earlier one to go back to."""
+
+
+class EvaluationRequired(DomainError, status_code=409, code="evaluation_required"):
+    """`evals.required` is on and the split would give a version without a passing evaluation
+    more than the canary share."""

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.domain.agents import AgentRecord, AgentVersionRecord, Allocation, ChosenVersion
+from functions.domain.agents import (
+    AgentRecord,
+    AgentVersionRecord,
+    Allocation,
+    ChosenVersion,
+    EvalResult,
+)
 from functions.domain.audit import UserCounter
 from functions.domain.events import AgentCheck, EventOutcome, OutboxMessage, Participant, RoomEvent
 from functions.domain.models import (
@@ -87,6 +93,8 @@ class AgentStorage(Protocol):
     def history(self, agent_id: str) -> list[Allocation]: ...
     def set_traffic(self, alloc: Allocation, expected_revision: int) -> bool: ...
     def canaries(self) -> list[Allocation]: ...
+    def put_eval(self, result: EvalResult) -> None: ...
+    def latest_eval(self, agent_id: str, version: int) -> EvalResult | None: ...
 
 
 class AgentVersions(Protocol):

@@ -80,6 +80,88 @@ def answer_for(messages: list[dict[str, Any]]) -> str:
     return f"You said: {_text_of(last_user).strip()}"
 
 
+# The agent's deterministic rules for evaluations (`evals`), used only when a request matches them.
+ALWAYS_ANSWER = re.compile(r'Always answer: "([^"]+)"')
+GOODBYE_WORDS = ("goodbye", "hang up")
+CALLER_DONE = "That is all, thank you. Goodbye."
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z]{5,}", text.lower())}
+
+
+def tool_call_for(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> tuple[str, str] | None:
+    """(tool, JSON arguments) when the caller's latest words ask for an offered tool: a
+    `transfer_to_X` whose name or "Use for:" words they use, or `end_call` on a goodbye. Only
+    right after the caller spoke, so a tool's result is answered in words."""
+    if not messages or messages[-1].get("role") != "user":
+        return None
+    said = _text_of(messages[-1]).lower()
+    for tool in tools:
+        fn = tool.get("function") or {}
+        name = str(fn.get("name", ""))
+        if name.startswith("transfer_to_"):
+            topic = str(fn.get("description", "")).partition("Use for:")[2]
+            if name.removeprefix("transfer_to_") in said or _words(topic) & _words(said):
+                return name, "{}"
+        elif name == "end_call" and any(w in said for w in GOODBYE_WORDS):
+            return name, "{}"
+    return None
+
+
+def caller_turn(messages: list[dict[str, Any]]) -> str:
+    """The simulated caller (`evals.models.CALLER_HEAD`): its goal first, then a goodbye, then
+    `[END]`."""
+    from evals.models import END, GOAL
+
+    system = _text_of(messages[0])
+    goal = next((ln[len(GOAL) :] for ln in system.splitlines() if ln.startswith(GOAL)), "")
+    spoken = sum(1 for m in messages if m.get("role") == "assistant")
+    return [goal, CALLER_DONE][spoken] if spoken < 2 else END
+
+
+def judge_verdict(prompt: str) -> str:
+    """The judge (`evals.models.JUDGE_HEAD`): "pass" when every quoted phrase of the intent is in
+    what the agent said, "fail" naming the first missing one, "unsure" without quoted phrases."""
+    from evals.models import INTENT
+
+    intent = next((ln[len(INTENT) :] for ln in prompt.splitlines() if ln.startswith(INTENT)), "")
+    agent = " ".join(
+        ln.partition(":")[2] for ln in prompt.splitlines() if ln.startswith("agent:")
+    ).lower()
+    phrases = re.findall(r'"([^"]+)"', intent)
+    if not phrases:
+        verdict = {"verdict": "unsure", "reason": "the test judge decides quoted phrases only"}
+    else:
+        missing = next((p for p in phrases if p.lower() not in agent), None)
+        verdict = (
+            {"verdict": "pass", "reason": f"the agent said {', '.join(phrases)}"}
+            if missing is None
+            else {"verdict": "fail", "reason": f"the agent never said {missing!r}"}
+        )
+    return json.dumps(verdict)
+
+
+def reply_for(body: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """(text, tool call) for a chat request: the caller or judge of an evaluation, or the agent."""
+    from evals.models import CALLER_HEAD, JUDGE_HEAD
+
+    messages = body.get("messages", [])
+    first = _text_of(messages[0]) if messages else ""
+    if first.startswith(CALLER_HEAD):
+        return caller_turn(messages), None
+    if first.startswith(JUDGE_HEAD):
+        return judge_verdict(first), None
+    system = " ".join(_text_of(m) for m in messages if m.get("role") in ("system", "developer"))
+    always = ALWAYS_ANSWER.search(system)
+    if always and any(m.get("role") == "user" for m in messages):
+        return always.group(1), None
+    call = tool_call_for(messages, body.get("tools") or [])
+    return ("", call) if call else (answer_for(messages), None)
+
+
 def _text_of(message: dict[str, Any]) -> str:
     content = message.get("content") or ""
     if isinstance(content, str):
@@ -154,6 +236,7 @@ class FakeOpenAI:
         # A broken model server: every chat completion is a 500.
         self.fail_chat = fail_chat
         self.requests: list[Recorded] = []
+        self.tool_calls: list[str] = []  # the tools it told an agent to call, in order
         self.sockets: set[web.WebSocketResponse] = set()
         self.app = web.Application()
         self.app.on_shutdown.append(self._close_sockets)
@@ -223,7 +306,7 @@ class FakeOpenAI:
         if self.fail_chat:
             error = {"message": "the model server is failing", "type": "server_error"}
             return web.json_response({"error": error}, status=500)
-        text = answer_for(body.get("messages", []))
+        text, call = reply_for(body)
         model = body.get("model", "gpt-4o")
         created = int(time.time())
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -239,6 +322,8 @@ class FakeOpenAI:
             return f"data: {json.dumps(payload)}\n\n".encode()
 
         await asyncio.sleep(self.latency.llm_ttft)
+        if call is not None:
+            return await self._tool_call(request, body, call, chunk)
         if not body.get("stream"):
             return web.json_response(
                 {
@@ -276,6 +361,36 @@ class FakeOpenAI:
                 },
             }
             await resp.write(f"data: {json.dumps(payload)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def _tool_call(
+        self, request: web.Request, body: dict[str, Any], call: tuple[str, str], chunk: Any
+    ) -> web.StreamResponse:
+        name, arguments = call
+        self.tool_calls.append(name)
+        tool_call = {"id": f"call_{len(self.tool_calls)}", "type": "function"}
+        if not body.get("stream"):
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{**tool_call, "function": {"name": name, "arguments": arguments}}],
+            }
+            return web.json_response(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "gpt-4o"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                }
+            )
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        delta = {"index": 0, **tool_call, "function": {"name": name, "arguments": arguments}}
+        await resp.write(chunk({"role": "assistant", "tool_calls": [delta]}))
+        await resp.write(chunk({}, "tool_calls"))
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

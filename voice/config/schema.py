@@ -237,6 +237,22 @@ class RolloutSettings(_Section):
     answer_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 8.0
 
 
+class EvalSettings(_Section):
+    """Agent evaluations (`python -m evals`): the simulated caller's and the judge's models, and
+    whether traffic may move to a version that has not passed one."""
+
+    # true: traffic above `canary_percent` cannot move to a version without a passing evaluation.
+    required: bool = False
+    # The share a version may get without a passing evaluation (a canary), in whole percent.
+    canary_percent: Annotated[int, Field(ge=0, le=99)] = 10
+    # The model playing the caller, apart from the agent's own.
+    caller_model: str = "gpt-4o-mini"
+    # The model judging intents (pass / fail / unsure with a reason).
+    judge_model: str = "gpt-4o-mini"
+    # The OpenAI-compatible server of both; null: OPENAI_BASE_URL, else OpenAI.
+    base_url: Annotated[str, Field(pattern=HTTP_URL)] | None = None
+
+
 WebhookEventType = Literal[
     "session.started", "session.ended", "session.failed", "agent.rolled_back"
 ]
@@ -284,6 +300,7 @@ class RealtimeSettings(_Section):
     privacy: PrivacySettings = PrivacySettings()
     telephony: TelephonySettings = TelephonySettings()
     rollout: RolloutSettings = RolloutSettings()
+    evals: EvalSettings = EvalSettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.domain.agents import AgentRecord, AgentVersionRecord, Allocation
+from functions.domain.agents import AgentRecord, AgentVersionRecord, Allocation, EvalResult
 from functions.store.dynamo.guard import dynamo_errors, query_pages, transact
 from functions.store.dynamo.items import (
     BY_STATE_INDEX,
@@ -25,6 +25,8 @@ AGENT_SK = "AGENT"
 TRAFFIC_SK = "TRAFFIC"
 TRAFFIC_HISTORY_PREFIX = "TRAFFIC#"
 CANARY_STATE = "CANARY"
+# A version's latest evaluation, beside it (the version item itself never changes).
+EVAL_PREFIX = "EVAL#"
 
 
 def owner_pk(owner: str) -> str:
@@ -84,6 +86,27 @@ def _version_record(item: dict[str, Any]) -> AgentVersionRecord:
     data["version"] = int(data["version"])
     data["spec"] = AgentSpec.model_validate_json(data.pop("spec_json"))
     return AgentVersionRecord.model_validate(data)
+
+
+def _eval_sk(version: int) -> str:
+    return f"{EVAL_PREFIX}{version:08d}"
+
+
+def _eval_item(result: EvalResult) -> dict[str, Any]:
+    return serialize(
+        {
+            "pk": agent_pk(result.agent_id),
+            "sk": _eval_sk(result.version),
+            "type": "agent_eval",
+            "agent_id": result.agent_id,
+            "version": result.version,
+            "result_json": result.model_dump_json(),
+        }
+    )
+
+
+def _eval_result(item: dict[str, Any]) -> EvalResult:
+    return EvalResult.model_validate_json(deserialize(item)["result_json"])
 
 
 def _allocation_item(alloc: Allocation, sk: str) -> dict[str, Any]:
@@ -220,6 +243,16 @@ class AgentStore:
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         return [{"Put": current}, {"Put": history}]
+
+    # -- evaluations --------------------------------------------------------------------------
+
+    def put_eval(self, result: EvalResult) -> None:
+        """The version's latest evaluation: a newer run replaces the one before."""
+        with dynamo_errors():
+            self._client.put_item(TableName=self._table, Item=_eval_item(result))
+
+    def latest_eval(self, agent_id: str, version: int) -> EvalResult | None:
+        return self._get(_key(agent_id, _eval_sk(version)), _eval_result)
 
     # -- reads --------------------------------------------------------------------------------
 

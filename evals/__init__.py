@@ -1,0 +1,1 @@
+"""Agent evaluations: scenario files, a simulated caller, judges, text and audio runs, reports."""
