@@ -156,9 +156,8 @@ async def join_through(api: httpx.AsyncClient, url: str) -> Call:
     resp = await api.post("/session", json={"agent_type": "single_agent", "initial_greeting": True})
     assert resp.status_code == 201, resp.text
     created = resp.json()
-    for attempt in range(
-        3
-    ):  # as a client app does: on a starved host a peer connection can time out
+    # A client app tries again: on a starved host a peer connection can time out.
+    for attempt in range(3):
         caller = Caller()
         joined_at = time.monotonic()
         try:
