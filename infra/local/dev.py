@@ -39,17 +39,42 @@ def phone_lines(sip: SipServices, numbers: list[str]) -> list[str]:
     ]
 
 
+def livekit_nodes_from_env() -> int:
+    """`LIVEKIT_NODES`, else 1: how many LiveKit nodes `make dev` runs (more than one share Redis)."""
+    raw = os.environ.get("LIVEKIT_NODES", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 9:
+        raise SystemExit(f"LIVEKIT_NODES (environment) is {raw!r}: give a whole number from 1 to 9")
+    return int(raw)
+
+
+def livekit_lines(stack: LocalStack) -> list[str]:
+    keys = f"({DEV_LIVEKIT_KEY} / {DEV_LIVEKIT_SECRET})"
+    urls = stack.livekit_urls
+    if len(urls) == 1:
+        return [f"  LiveKit     {urls[0]}   {keys}"]
+    return [
+        f"  LiveKit     {len(urls)} nodes sharing Redis {stack.opts.redis_address} {keys}",
+        *(
+            f"    node {i + 1}    {url}   (rooms of callers who join here are placed here)"
+            for i, url in enumerate(urls)
+        ),
+    ]
+
+
 def main() -> int:
     opts = StackOptions(
         api_port=int(os.environ.get("API_PORT", "8000")),
         api_keys=os.environ.get("VOICE_API_KEYS") or None,
         reaper_interval=float(os.environ.get("REAPER_INTERVAL_SECONDS", "30")),
         config_uri=os.environ.get("VOICE_CONFIG_URI") or StackOptions.config_uri,
+        livekit_nodes=livekit_nodes_from_env(),
     )
-    # Phone calls need Redis before LiveKit starts, and the SIP service once it runs.
+    # Phone calls and several LiveKit nodes need Redis before LiveKit starts; phones need the SIP
+    # service once it runs.
     phones = get_config().config.voice.realtime.telephony.enabled
     sip = SipServices(SipOptions(run_dir=opts.run_dir, sip_port=sip_port_from_env()))
-    if phones:
+    redis = phones or opts.livekit_nodes > 1
+    if redis:
         opts.redis_address = sip.opts.redis_address
     stack = LocalStack(opts)
     stopping = False
@@ -62,7 +87,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     print("starting: AWS emulator, API, LiveKit server, worker ...", flush=True)
     try:
-        if phones:
+        if redis:
             sip.start_redis()
         stack.start()
         numbers = start_phones(sip, stack.livekit_url) if phones else []
@@ -79,7 +104,7 @@ def main() -> int:
         f"  API         {base}   (docs: {stack.api_url}/docs)",
         f"  Playground  {stack.playground_url}",
         f"  Console     {stack.console_url}",
-        f"  LiveKit     {stack.livekit_url}   ({DEV_LIVEKIT_KEY} / {DEV_LIVEKIT_SECRET})",
+        *livekit_lines(stack),
         f"  AWS (moto)  {stack.moto_url}",
         f"  Logs        {opts.run_dir}/*.log",
         *(f"  API key     {k}   (user {u})" for k, u in stack.api_keys),

@@ -20,7 +20,7 @@ from pathlib import Path
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
 from infra.local.aws import LOCAL_TABLE, local_aws_env, local_client
 from infra.local.keys import seed_api_keys
-from infra.local.livekit import find_livekit_server, livekit_yaml
+from infra.local.livekit import find_livekit_server, livekit_yaml, node_id_from_log, node_region
 from infra.local.paths import CONFIG_FILE, ROOT, STATE_DIR
 from worker.heartbeat import FIRST_HEARTBEAT
 
@@ -78,6 +78,13 @@ class StackOptions:
     start_worker: bool = True
     reaper_interval: float = 30.0
     redis_address: str | None = None  # host:port; LiveKit's SIP service needs it (infra.local.sip)
+    # LiveKit nodes sharing `redis_address` (more than one needs it); node 1 has the ports above.
+    livekit_nodes: int = 1
+    # (port, tcp_port, udp_port) of nodes 2..N; missing ones: node 1's ports + 10 per node.
+    livekit_extra_ports: list[tuple[int, int, int]] = field(default_factory=list)
+    # With several nodes: the load balancer in front of them (infra.local.balancer), which the API,
+    # the worker and the SIP service dial, as they would dial one in production.
+    livekit_balancer_port: int = 7870
     # Extra environment for the worker (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
     worker_env: dict[str, str] = field(default_factory=dict)
     # Extra environment for every piece (VOICE_WEBHOOK_SECRET, WEBHOOK_RETRY_BASE_SECONDS, ...).
@@ -90,6 +97,12 @@ class StackOptions:
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs: object) -> StackOptions:
+        nodes = int(kwargs.get("livekit_nodes", 1))  # type: ignore[call-overload]
+        kwargs.setdefault(
+            "livekit_extra_ports",
+            [(free_port(), free_port(), free_port()) for _ in range(nodes - 1)],
+        )
+        kwargs.setdefault("livekit_balancer_port", free_port())
         return cls(
             api_port=free_port(),
             livekit_port=free_port(),
@@ -113,7 +126,11 @@ class LocalStack:
         # Every piece listens on loopback only.
         self.moto_url = f"http://{HOST}:{options.moto_port}"
         self.api_url = f"http://{HOST}:{options.api_port}"
-        self.livekit_url = f"ws://{HOST}:{options.livekit_port}"
+        # What the API, the worker and the SIP service dial: the node, or the nodes' balancer.
+        lk_port = (
+            options.livekit_balancer_port if options.livekit_nodes > 1 else options.livekit_port
+        )
+        self.livekit_url = f"ws://{HOST}:{lk_port}"
         self.playground_url = f"{self.api_url}/voice/realtime/playground"
         self.console_url = f"{self.api_url}/voice/realtime/console"
         self.webhook_url = f"{self.api_url}/voice/realtime/livekit/webhook"
@@ -184,27 +201,81 @@ class LocalStack:
             time.sleep(0.2)
         raise RuntimeError("the AWS emulator did not create the sessions table")
 
-    def livekit_config(self) -> Path:
-        path = self.opts.run_dir / "livekit.yaml"
+    def livekit_ports(self, node: int = 0) -> tuple[int, int, int]:
+        """(port, tcp_port, udp_port) of LiveKit node `node` (0-based)."""
+        o = self.opts
+        if node == 0:
+            return o.livekit_port, o.livekit_tcp_port, o.livekit_udp_port
+        if node <= len(o.livekit_extra_ports):
+            return o.livekit_extra_ports[node - 1]
+        return (
+            o.livekit_port + 10 * node,
+            o.livekit_tcp_port + 10 * node,
+            o.livekit_udp_port + 10 * node,
+        )
+
+    @property
+    def livekit_urls(self) -> list[str]:
+        """Every LiveKit node's own URL; a client joining through one has its new room placed there."""
+        return [f"ws://{HOST}:{self.livekit_ports(i)[0]}" for i in range(self.opts.livekit_nodes)]
+
+    @staticmethod
+    def livekit_name(node: int = 0) -> str:
+        """The process (and log) name of LiveKit node `node`: livekit, livekit-2, ..."""
+        return "livekit" if node == 0 else f"livekit-{node + 1}"
+
+    def livekit_node_id(self, node: int = 0) -> str | None:
+        """The id LiveKit gave node `node` on its last start (LiveKit's router maps rooms to it)."""
+        return node_id_from_log(self.log_path(self.livekit_name(node)))
+
+    def livekit_config(self, node: int = 0) -> Path:
+        path = self.opts.run_dir / f"{self.livekit_name(node)}.yaml"
+        port, tcp_port, udp_port = self.livekit_ports(node)
+        several = self.opts.livekit_nodes > 1
         path.write_text(
             livekit_yaml(
-                self.opts.livekit_port,
-                self.opts.livekit_tcp_port,
-                self.opts.livekit_udp_port,
+                port,
+                tcp_port,
+                udp_port,
                 webhook_url=self.opts.livekit_webhook_url or self.webhook_url,
                 api_key=self.opts.livekit_api_key,
                 api_secret=self.opts.livekit_api_secret,
                 redis_address=self.opts.redis_address,
+                region=node_region(node) if several else None,
+                regions=[node_region(i) for i in range(self.opts.livekit_nodes)] if several else (),
             )
         )
         return path
 
     def start_livekit(self) -> None:
+        """Starts every LiveKit node that is not running (all of them on the first call)."""
         binary = find_livekit_server()
         if binary is None:
             raise RuntimeError("no livekit-server: run `make livekit-server` or put one on PATH")
-        self._spawn("livekit", [binary, "--config", str(self.livekit_config())], self.base_env())
-        self._wait("livekit", f"tcp:{self.opts.livekit_port}", 30)
+        if self.opts.livekit_nodes > 1 and not self.opts.redis_address:
+            raise RuntimeError(
+                f"{self.opts.livekit_nodes} LiveKit nodes need a Redis they share: "
+                "set StackOptions.redis_address (host:port), or run one node"
+            )
+        for node in range(self.opts.livekit_nodes):
+            name = self.livekit_name(node)
+            if name in self.procs:
+                continue
+            self._spawn(name, [binary, "--config", str(self.livekit_config(node))], self.base_env())
+            self._wait(name, f"tcp:{self.livekit_ports(node)[0]}", 30)
+        if self.opts.livekit_nodes > 1 and "livekit-balancer" not in self.procs:
+            port = self.opts.livekit_balancer_port
+            nodes = [f"{HOST}:{self.livekit_ports(i)[0]}" for i in range(self.opts.livekit_nodes)]
+            cmd = [sys.executable, "-m", "infra.local.balancer", "--listen", f"{HOST}:{port}"]
+            self._spawn("livekit-balancer", [*cmd, *nodes], self.base_env())
+            self._wait("livekit-balancer", f"tcp:{port}", 30)
+
+    def kill_livekit_node(self, node: int, sig: int = signal.SIGKILL) -> None:
+        """Stops LiveKit node `node` with `sig` (SIGKILL: a crash, nothing announced)."""
+        proc = self.procs.pop(self.livekit_name(node), None)
+        if proc is not None:
+            _signal_group(proc, sig)
+            proc.wait(timeout=30)
 
     def start_api(self) -> None:
         cmd = [
@@ -325,7 +396,8 @@ class LocalStack:
         self._reaper_stop.set()
         # Worker first, so it drains while LiveKit and the API are still there.
         workers = [name for name in self.procs if name.startswith("worker")]
-        for name in [*workers, "livekit", "watchdog", "outbox", "api", "aws"]:
+        nodes = [name for name in self.procs if name.startswith("livekit")]
+        for name in [*workers, *nodes, "watchdog", "outbox", "api", "aws"]:
             proc = self.procs.pop(name, None)
             if proc is not None:
                 stop_process(proc)

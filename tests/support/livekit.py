@@ -12,7 +12,7 @@ from pathlib import Path
 from livekit import api, rtc
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
-from infra.local.livekit import find_livekit_server, livekit_yaml
+from infra.local.livekit import find_livekit_server, livekit_yaml, node_region
 from infra.local.stack import HOST, free_port
 from tests.support.tools import missing_tool
 
@@ -68,21 +68,44 @@ class SilentCaller:
         self.hang_up()
 
 
-def start_livekit_server(tmp: Path, webhook_url: str | None = None) -> LiveKitServer:
+def start_livekit_server(
+    tmp: Path,
+    webhook_url: str | None = None,
+    *,
+    redis_address: str | None = None,
+    node: int = 0,
+    nodes: int = 1,
+    log_level: str = "warn",
+) -> LiveKitServer:
+    """One server; with `nodes` > 1 it is node `node` (0-based) of that many sharing
+    `redis_address`, and places a new room on itself when a client joins through it."""
     binary = find_livekit_server()
     if binary is None:
         missing_tool("no livekit-server binary: run `make livekit-server` (or put one on PATH)")
     port, tcp, udp = free_port(), free_port(), free_port()
-    cfg = tmp / "livekit.yaml"
-    cfg.write_text(livekit_yaml(port, tcp, udp, webhook_url=webhook_url, log_level="warn"))
-    log = (tmp / "livekit.log").open("w")
+    name = "livekit" if node == 0 else f"livekit-{node + 1}"
+    cfg = tmp / f"{name}.yaml"
+    several = {"region": node_region(node), "regions": [node_region(i) for i in range(nodes)]}
+    cfg.write_text(
+        livekit_yaml(
+            port,
+            tcp,
+            udp,
+            webhook_url=webhook_url,
+            log_level=log_level,
+            redis_address=redis_address,
+            **(several if nodes > 1 else {}),  # type: ignore[arg-type]
+        )
+    )
+    log_path = tmp / f"{name}.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"livekit-server exited: {(tmp / 'livekit.log').read_text()}")
+            raise RuntimeError(f"livekit-server exited: {log_path.read_text()}")
         try:
             with socket.create_connection((HOST, port), timeout=0.2):
                 break
