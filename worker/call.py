@@ -23,8 +23,9 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
-from voice.privacy import kept_transcript
-from voice.report import recording_key
+from voice.name_redaction import NameRedactionFailed, redact_names
+from voice.privacy import NAME, kept_transcript
+from voice.report import TranscriptEntry, recording_key
 from voice.rooms import session_id_from_room
 from voice.templating import fill
 from worker.agents import CallData, build_toolsets, first_agent
@@ -326,10 +327,7 @@ class Call:
         if self._time_limit is not None:
             self._time_limit.cancel()
         report = self.recorder.build_report(self.session, end_reason=reason)
-        privacy = self.realtime.privacy
-        report.transcript = kept_transcript(
-            report.transcript, privacy.redact, privacy.store_transcripts
-        )
+        report.transcript = await self._kept_transcript(report.transcript)
         if self.recording:
             report.recording_key = await self._upload_recording()
         try:
@@ -337,6 +335,20 @@ class Call:
             self.log.info("session report written", where=where, reason=reason)
         except Exception:
             self.log.exception("could not write the session report")
+
+    async def _kept_transcript(self, transcript: list[TranscriptEntry]) -> list[TranscriptEntry]:
+        """The transcript the privacy settings let the report keep: patterns redacted here,
+        names by the redactor model (after the patterns, so it never sees them); none at all
+        when the names could not be redacted."""
+        privacy = self.realtime.privacy
+        kept = kept_transcript(transcript, privacy.redact, privacy.store_transcripts)
+        if NAME not in privacy.redact or not kept:
+            return kept
+        try:
+            return await asyncio.to_thread(redact_names, kept, privacy.name_redactor)
+        except NameRedactionFailed as exc:
+            self.log.warning("names not redacted: the report keeps no transcript", why=str(exc))
+            return []
 
     async def _upload_recording(self) -> str | None:
         # Closing the session flushes the recorder and finishes the Ogg file.
