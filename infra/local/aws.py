@@ -99,8 +99,9 @@ def create_webhook_queues(sqs: Any) -> None:
     )
 
 
-def create_analysis_trigger(sqs: Any, s3: Any) -> None:
-    """As in template.yaml: each report stored under reports/ notifies the analysis queue."""
+def create_analysis_trigger(sqs: Any, s3: Any, bucket: str = LOCAL_REPORTS_BUCKET) -> str:
+    """As in template.yaml: each report stored under reports/ notifies the analysis queue (its
+    URL is returned)."""
     dlq = sqs.create_queue(QueueName=LOCAL_ANALYSIS_DLQ)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -116,7 +117,7 @@ def create_analysis_trigger(sqs: Any, s3: Any) -> None:
         "QueueArn"
     ]
     s3.put_bucket_notification_configuration(
-        Bucket=LOCAL_REPORTS_BUCKET,
+        Bucket=bucket,
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
@@ -134,6 +135,7 @@ def create_analysis_trigger(sqs: Any, s3: Any) -> None:
             ]
         },
     )
+    return str(queue)
 
 
 def start_moto(port: int = 0) -> tuple[Any, str]:
