@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from livekit import rtc
 from livekit.agents import AgentSession, JobContext, JobProcess, vad
 from livekit.agents.voice import SpeechHandle
 from livekit.agents.voice.agent_session import RecordingOptions
@@ -46,6 +47,7 @@ from worker.report import RECORDING_FILE, CallRecorder, ReportWriter, version_di
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
 from worker.versions import JobVersion, VersionReader, version_for_job
+from worker.voicemail import Voicemail
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -231,6 +233,8 @@ class Call:
         )
         self.writer = ReportWriter(bucket=setup.env.reports_bucket, directory=setup.env.reports_dir)
         self._time_limit: asyncio.Task[None] | None = None
+        # The phone an outbound call rang, once it answered.
+        self._callee: rtc.RemoteParticipant | None = None
 
     async def run(self) -> None:
         """Returns once the call is under way; the job's shutdown callbacks finish it."""
@@ -268,6 +272,7 @@ class Call:
                 self.ctx.shutdown(reason="the callee did not answer")
                 return False
             self.log.info("callee answered")
+            self._callee = phone
         await self.session.start(
             agent=first_agent(self.data),
             room=self.ctx.room,
@@ -279,13 +284,27 @@ class Call:
         return True
 
     async def _open(self) -> None:
-        """The agent speaks first, except that a callee who says "Hello?" is answered instead."""
+        """The agent speaks first, except that a callee who says "Hello?" is answered instead,
+        and an answering machine is hung up on or left a message (telephony.voicemail)."""
+        if self._dialing_out and await self._met_a_machine():
+            return
         if self._dialing_out:
             wait = self.realtime.telephony.answer_silence_seconds
             if not await callee_spoke_within(self.session, wait):
                 greet(self.session, self.realtime)
         elif self.dispatch.initial_greeting:
             greet(self.session, self.realtime)
+
+    async def _met_a_machine(self) -> bool:
+        """True when voicemail detection is on and the callee was a machine (the call is over)."""
+        settings = self.realtime.telephony.voicemail
+        if not settings.detect or self._callee is None:
+            return False
+        message = settings.message
+        if message is not None:
+            message = fill(message, self.dispatch.variables)
+        screen = Voicemail(self.ctx, self.session, self._callee, settings, self.log, message)
+        return await screen.screen()
 
     async def _start_background_audio(self) -> None:
         player = thinking_player(self.realtime.audio)

@@ -44,6 +44,19 @@ REALTIME_RATE = 24_000  # the realtime API's PCM rate unless the session says ot
 # functions.sessions.analysis); any other chat request is answered as a conversation turn.
 REDACTION_SCHEMA = "redacted_transcript"
 ANALYSIS_SCHEMA = "call_analysis"
+# livekit-agents' answering-machine detector asks for its verdict through this tool.
+AMD_TOOL = "save_prediction"
+MACHINE_WORDS = ("leave a message", "after the beep", "after the tone", "voicemail")
+
+
+def amd_label(transcript: str) -> str:
+    """The fake detector's verdict on a callee's greeting: a machine by its usual words."""
+    text = transcript.lower()
+    if "press" in text:
+        return "machine-ivr"
+    return "machine-vm" if any(w in text for w in MACHINE_WORDS) else "human"
+
+
 # The people's names the fake name redactor knows (a real model finds any).
 NAMES = ("Dana Lee", "Dana", "Lee")
 
@@ -291,6 +304,10 @@ class FakeOpenAI:
         model = body.get("model", "gpt-4o")
         created = int(time.time())
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        tools = {(t.get("function") or {}).get("name") for t in body.get("tools") or []}
+        if AMD_TOOL in tools and body.get("stream"):
+            label = amd_label(_text_of(body.get("messages", [{}])[-1]))
+            return await self.tool_call(request, model, created, AMD_TOOL, {"label": label})
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             payload = {
@@ -340,6 +357,35 @@ class FakeOpenAI:
                 },
             }
             await resp.write(f"data: {json.dumps(payload)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def tool_call(
+        self, request: web.Request, model: str, created: int, name: str, args: dict[str, Any]
+    ) -> web.StreamResponse:
+        """A streamed reply that is one call of the tool `name` with `args`."""
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            payload = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(payload)}\n\n".encode()
+
+        call = {
+            "index": 0,
+            "id": f"call_{name}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args)},
+        }
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(chunk({"role": "assistant", "content": None, "tool_calls": [call]}))
+        await resp.write(chunk({}, "tool_calls"))
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voice.config.patterns import KeyPathError
 
-
 # What the analysis function (Timeout 300 s in template.yaml) may spend waiting on the model.
 ANALYSIS_BUDGET_SECONDS = 280
 
