@@ -52,7 +52,9 @@ def phone_stack(
                     "message": MESSAGE,
                     "beep_timeout_seconds": 10,
                 }
-            }
+            },
+            # A job process's start may take over the default 10 s on a loaded test machine.
+            "worker": {"initialize_process_timeout": 60},
         },
     )
     with phone_stack_with_fake_models(run_dir, fake_openai, config_uri=str(config)) as ps:
