@@ -59,6 +59,7 @@ class Container:
     phone: PhoneService
     agents: AgentService
     rollout: RolloutMonitor
+    analyses: AnalysisStore
     watchdog: AgentWatchdog | None = None
 
     def analyst(self) -> CallAnalyst:
@@ -68,8 +69,7 @@ class Container:
         return CallAnalyst(
             store=self.store,
             reports=self.call_reports,
-            results=self.call_reports.analyses
-            or AnalysisStore(dynamodb_client(), self.settings.sessions_table),
+            results=self.analyses,
             model=OpenAIAnalyst(self.settings.openai_api_key),
             config=get_config,
             clock=utcnow,
@@ -119,7 +119,8 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
-    call_reports = CallReports(reports, get_config, AnalysisStore(client, settings.sessions_table))
+    analyses = AnalysisStore(client, settings.sessions_table)
+    call_reports = CallReports(reports, get_config, analyses)
     customer_webhooks = customer_webhooks_for(settings, store, call_reports, agent_store, client)
     sessions = SessionService(
         store,
@@ -157,6 +158,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         reaper=Reaper(sessions, utcnow),
         admission=admission,
         call_reports=call_reports,
+        analyses=analyses,
         customer_webhooks=customer_webhooks,
         watchdog=watchdog,
         phone=phone,

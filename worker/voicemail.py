@@ -130,6 +130,11 @@ class Voicemail:
             )
             if result.category not in (AMDCategory.MACHINE_VM, AMDCategory.MACHINE_UNAVAILABLE):
                 return False
+            # Nothing the machine says from now on is a turn to answer (the beep listener has its
+            # own stream of the callee's audio).
+            self.session.input.set_audio_enabled(False)
+            self.session.clear_user_turn()
+            self.session.interrupt(force=True)
             leave = (
                 self.settings.action == "leave_message"
                 and result.category is AMDCategory.MACHINE_VM
