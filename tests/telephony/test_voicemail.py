@@ -65,7 +65,7 @@ def phone_stack(
 async def dev_api(phone_stack: PhoneStack) -> AsyncIterator[httpx.AsyncClient]:
     key, _ = phone_stack.stack.api_keys[0]
     base = phone_stack.stack.api_url + API
-    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}, timeout=10) as c:
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}, timeout=30) as c:
         yield c
 
 
