@@ -37,6 +37,8 @@ class Settings(BaseModel):
     webhook_retry_base_seconds: int = Field(default=10, ge=1, le=900)
     webhook_retry_window_seconds: int = Field(default=3600, ge=1)
     webhook_report_wait_seconds: int = Field(default=120, ge=0, le=3600)
+    # The post-call analysis model's key (OPENAI_API_KEY, or the secret OPENAI_API_KEY_SECRET_ARN).
+    openai_api_key: str | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_local(self) -> Settings:
@@ -83,6 +85,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         "WEBHOOK_RETRY_BASE_SECONDS": "webhook_retry_base_seconds",
         "WEBHOOK_RETRY_WINDOW_SECONDS": "webhook_retry_window_seconds",
         "WEBHOOK_REPORT_WAIT_SECONDS": "webhook_report_wait_seconds",
+        "OPENAI_API_KEY": "openai_api_key",
     }
     for var, field in mapping.items():
         if env.get(var):
@@ -91,6 +94,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         values["livekit_api_secret"] = _secret_from_arn(env["LIVEKIT_API_SECRET_ARN"])
     if env.get("VOICE_WEBHOOK_SECRET_ARN"):
         values["webhook_secret"] = _secret_from_arn(env["VOICE_WEBHOOK_SECRET_ARN"])
+    if env.get("OPENAI_API_KEY_SECRET_ARN"):
+        values["openai_api_key"] = _secret_from_arn(env["OPENAI_API_KEY_SECRET_ARN"])
     return Settings.model_validate(values)
 
 

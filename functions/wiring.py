@@ -13,6 +13,7 @@ from functions.api.schemas import SessionPublic
 from functions.config_watch import watch_config
 from functions.domain.models import SessionRecord
 from functions.sessions.admission import Admission
+from functions.sessions.analysis import CallAnalyst
 from functions.sessions.audit import Auditor
 from functions.sessions.auth import ApiKeyService
 from functions.sessions.authority import RoomGuard
@@ -32,6 +33,7 @@ from functions.store.dynamo import (
     FleetStore,
     SessionStore,
 )
+from functions.store.dynamo.analysis import AnalysisStore
 from functions.store.livekit import LiveKitRooms, LiveKitTokens, LiveKitWebhooks, livekit_api
 from functions.store.outbox import SqsOutbox
 from functions.store.reports import ReportStore
@@ -57,7 +59,23 @@ class Container:
     phone: PhoneService
     agents: AgentService
     rollout: RolloutMonitor
+    analyses: AnalysisStore
     watchdog: AgentWatchdog | None = None
+
+    def analyst(self) -> CallAnalyst:
+        """Post-call analysis, for the function the stored reports trigger (built on first use)."""
+        from functions.store.analyst_model import OpenAIAnalyst
+
+        return CallAnalyst(
+            store=self.store,
+            reports=self.call_reports,
+            results=self.analyses,
+            model=OpenAIAnalyst(self.settings.openai_api_key),
+            config=get_config,
+            clock=utcnow,
+            on_analyzed=self.customer_webhooks.analyzed,
+            agents=self.customer_webhooks.agents,
+        )
 
 
 # Per attempt; within an API request the read timeout is cut to what is left of its DynamoDB
@@ -101,7 +119,8 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
     rooms = LiveKitRooms(settings.livekit, settings.livekit_timeout_seconds)
     reports = ReportStore(settings.reports_bucket)
     admission = Admission(FleetStore(client, settings.sessions_table))
-    call_reports = CallReports(reports, get_config)
+    analyses = AnalysisStore(client, settings.sessions_table)
+    call_reports = CallReports(reports, get_config, analyses)
     customer_webhooks = customer_webhooks_for(settings, store, call_reports, agent_store, client)
     sessions = SessionService(
         store,
@@ -139,6 +158,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
         reaper=Reaper(sessions, utcnow),
         admission=admission,
         call_reports=call_reports,
+        analyses=analyses,
         customer_webhooks=customer_webhooks,
         watchdog=watchdog,
         phone=phone,
@@ -165,7 +185,9 @@ def customer_webhooks_for(
 ) -> CustomerWebhooks:
     def present(rec: SessionRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
         # The webhook's session is exactly what GET /session/{id} answers.
-        public = SessionPublic.of(rec, usage, call_reports.recording_url(rec))
+        public = SessionPublic.of(
+            rec, usage, call_reports.recording_url(rec), call_reports.analysis(rec)
+        )
         return public.model_dump(mode="json")
 
     return CustomerWebhooks(

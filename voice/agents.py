@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from voice.config.analysis import AnalysisSettings
 from voice.config.loader import describe_error
 from voice.config.patterns import KeyPathError
 from voice.config.schema import (
@@ -36,9 +37,17 @@ SECTION_PATHS: dict[str, tuple[str, ...]] = {
     "turn_detection": ("realtime", "turn_detection"),
     "interruptions": ("realtime", "interruptions"),
     "mcp_servers": ("realtime", "mcp_servers"),
+    "analysis": ("realtime", "analysis"),
 }
 SpecSection = Literal[
-    "agent", "voice_profiles", "providers", "vad", "turn_detection", "interruptions", "mcp_servers"
+    "agent",
+    "voice_profiles",
+    "providers",
+    "vad",
+    "turn_detection",
+    "interruptions",
+    "mcp_servers",
+    "analysis",
 ]
 
 
@@ -54,6 +63,9 @@ class AgentSpec(BaseModel):
     turn_detection: TurnDetectionSettings
     interruptions: InterruptionSettings
     mcp_servers: list[MCPServer]
+    # Post-call analysis of this version's calls; None (not set when published) follows the
+    # config file's `voice.realtime.analysis`, the global default.
+    analysis: AnalysisSettings | None = None
 
     @classmethod
     def of_config(cls, config: VoiceConfig) -> AgentSpec:
@@ -80,6 +92,7 @@ class AgentSpec(BaseModel):
                 "interruptions": self.interruptions,
                 "mcp_servers": self.mcp_servers,
             }
+            | ({} if self.analysis is None else {"analysis": self.analysis})
         )
         return config.model_copy(
             update={
@@ -126,7 +139,10 @@ def resolve_spec(changes: dict[str, Any], base: VoiceConfig) -> AgentSpec:
         settings = VoiceSettings.model_validate(voice)
     except ValidationError as exc:
         raise SpecError([_named(err) for err in exc.errors()]) from exc
-    return AgentSpec.of_config(VoiceConfig(voice=settings))
+    spec = AgentSpec.of_config(VoiceConfig(voice=settings))
+    if "analysis" in changes:
+        spec = spec.model_copy(update={"analysis": settings.realtime.analysis})
+    return spec
 
 
 def sections_of(data: Any) -> dict[str, Any]:

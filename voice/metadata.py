@@ -22,6 +22,12 @@ _OVERRIDES = (
 )
 
 
+# The agent marks a phone's participant with this attribute before it hangs up on it, so the
+# control plane ends the session with that reason rather than `caller_left`.
+END_REASON_ATTRIBUTE = "voice.end_reason"
+VOICEMAIL = "voicemail"
+
+
 class PhoneLeg(BaseModel):
     """The phone side of a call: which way it goes, our number, and the other party's."""
 

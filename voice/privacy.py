@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
 PiiKind = Literal["email", "card", "national_id", "phone"]
 PII_KINDS: tuple[str, ...] = get_args(PiiKind)
+# People's names have no pattern: a model finds them (voice.realtime.privacy.name_redactor).
+NAME = "name"
+RedactKind = Literal[PiiKind, "name"]
+NAME_PLACEHOLDER = "[name]"
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 # 13 to 19 digits, optionally grouped by spaces or dashes: a card number if its Luhn sum holds.

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from livekit import rtc
 from livekit.agents import AgentSession, JobContext, JobProcess, vad
 from livekit.agents.voice import SpeechHandle
 from livekit.agents.voice.agent_session import RecordingOptions
@@ -23,8 +24,9 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from voice.config import LoadedConfig, get_config
 from voice.config.schema import AudioSettings, MCPServer, RealtimeSettings, VADSettings
 from voice.metadata import DispatchMetadata
-from voice.privacy import kept_transcript
-from voice.report import recording_key
+from voice.name_redaction import NameRedactionFailed, redact_names
+from voice.privacy import NAME, kept_transcript
+from voice.report import TranscriptEntry, recording_key
 from voice.rooms import session_id_from_room
 from voice.templating import fill
 from worker.agents import CallData, build_toolsets, first_agent
@@ -46,6 +48,7 @@ from worker.report import RECORDING_FILE, CallRecorder, ReportWriter, version_di
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
 from worker.versions import JobVersion, VersionReader, version_for_job
+from worker.voicemail import Voicemail
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -233,6 +236,8 @@ class Call:
         self._time_limit: asyncio.Task[None] | None = None
         # The conversation so far when this agent replaces one that was lost (worker/carry.py).
         self.resumed: list[Turn] = []
+        # The phone an outbound call rang, once it answered.
+        self._callee: rtc.RemoteParticipant | None = None
 
     async def run(self) -> None:
         """Returns once the call is under way; the job's shutdown callbacks finish it."""
@@ -271,6 +276,7 @@ class Call:
                 self.ctx.shutdown(reason="the callee did not answer")
                 return False
             self.log.info("callee answered")
+            self._callee = phone
         await self.session.start(
             agent=first_agent(self.data, chat_ctx=chat_context(self.resumed)),
             room=self.ctx.room,
@@ -301,6 +307,8 @@ class Call:
         """The agent speaks first, except that a callee who says "Hello?" is answered instead,
         and an agent that resumes a conversation does not greet again."""
         if self.resumed:
+        and an answering machine is hung up on or left a message (telephony.voicemail)."""
+        if self._dialing_out and await self._met_a_machine():
             return
         if self._dialing_out:
             wait = self.realtime.telephony.answer_silence_seconds
@@ -308,6 +316,17 @@ class Call:
                 greet(self.session, self.realtime)
         elif self.dispatch.initial_greeting:
             greet(self.session, self.realtime)
+
+    async def _met_a_machine(self) -> bool:
+        """True when voicemail detection is on and the callee was a machine (the call is over)."""
+        settings = self.realtime.telephony.voicemail
+        if not settings.detect or self._callee is None:
+            return False
+        message = settings.message
+        if message is not None:
+            message = fill(message, self.dispatch.variables)
+        screen = Voicemail(self.ctx, self.session, self._callee, settings, self.log, message)
+        return await screen.screen()
 
     async def _start_background_audio(self) -> None:
         player = thinking_player(self.realtime.audio)
@@ -349,10 +368,7 @@ class Call:
         if self._time_limit is not None:
             self._time_limit.cancel()
         report = self.recorder.build_report(self.session, end_reason=reason)
-        privacy = self.realtime.privacy
-        report.transcript = kept_transcript(
-            report.transcript, privacy.redact, privacy.store_transcripts
-        )
+        report.transcript = await self._kept_transcript(report.transcript)
         if self.recording:
             report.recording_key = await self._upload_recording()
         try:
@@ -360,6 +376,20 @@ class Call:
             self.log.info("session report written", where=where, reason=reason)
         except Exception:
             self.log.exception("could not write the session report")
+
+    async def _kept_transcript(self, transcript: list[TranscriptEntry]) -> list[TranscriptEntry]:
+        """The transcript the privacy settings let the report keep: patterns redacted here,
+        names by the redactor model (after the patterns, so it never sees them); none at all
+        when the names could not be redacted."""
+        privacy = self.realtime.privacy
+        kept = kept_transcript(transcript, privacy.redact, privacy.store_transcripts)
+        if NAME not in privacy.redact or not kept:
+            return kept
+        try:
+            return await asyncio.to_thread(redact_names, kept, privacy.name_redactor)
+        except NameRedactionFailed as exc:
+            self.log.warning("names not redacted: the report keeps no transcript", why=str(exc))
+            return []
 
     async def _upload_recording(self) -> str | None:
         # Closing the session flushes the recorder and finishes the Ogg file.

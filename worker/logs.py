@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +30,38 @@ def _json_sink(message: Message) -> None:
     sys.stderr.write(json.dumps(line, default=str) + "\n")
 
 
+# livekit-agents passes what the caller or a model said as `extra={"lk.pii.<name>": ...}` (the
+# user's transcript on an interruption, the answering-machine detector's verdict, ...). Its
+# formatters print every extra; what a caller said must never reach a log line.
+PII_PREFIX = "lk.pii."
+
+
+def drop_pii_extras() -> None:
+    """Every log record this process makes leaves out `lk.pii.*` extras (the stdlib logging of
+    the library and its plugins; loguru's own lines never carry them)."""
+    if getattr(logging.Logger.makeRecord, "_drops_pii", False):
+        return
+    make_record = logging.Logger.makeRecord
+
+    def without_pii(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        # makeRecord(name, level, fn, lno, msg, args, exc_info, func=None, extra=None, sinfo=None)
+        extra = kwargs.get("extra", args[8] if len(args) > 8 else None)
+        if extra and any(str(k).startswith(PII_PREFIX) for k in extra):
+            kept = {k: v for k, v in extra.items() if not str(k).startswith(PII_PREFIX)}
+            if "extra" in kwargs or len(args) <= 8:
+                kwargs["extra"] = kept
+            else:
+                args = (*args[:8], kept, *args[9:])
+        return make_record(self, *args, **kwargs)
+
+    without_pii._drops_pii = True  # type: ignore[attr-defined]
+    logging.Logger.makeRecord = without_pii  # type: ignore[method-assign]
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Idempotent per process: job processes start without the main process's sinks."""
     global _configured
+    drop_pii_extras()
     if _configured:
         return
     logger.remove()
@@ -39,4 +69,4 @@ def configure_logging(level: str = "INFO") -> None:
     _configured = True
 
 
-__all__ = ["configure_logging", "logger"]
+__all__ = ["configure_logging", "drop_pii_extras", "logger"]

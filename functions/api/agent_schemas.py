@@ -32,8 +32,9 @@ class VersionCreate(BaseModel):
         default_factory=dict,
         description=(
             "sections of the config file this version sets: agent, voice_profiles, providers, "
-            "vad, turn_detection, interruptions, mcp_servers; the rest comes from the deployment "
-            "config at publish time, and the version stores the complete result"
+            "vad, turn_detection, interruptions, mcp_servers, analysis; the rest comes from the "
+            "deployment config at publish time, and the version stores the complete result "
+            "(analysis, when not set, follows the deployment config's at call time)"
         ),
     )
     note: str | None = Field(default=None, max_length=500, description="what changed, for people")

@@ -123,7 +123,7 @@ def get_session(
 ) -> SessionPublic:
     rec = sessions.get(user, session_id)
     recording = reports.recording_url(rec)
-    return SessionPublic.of(rec, sessions.report_usage(rec), recording)
+    return SessionPublic.of(rec, sessions.report_usage(rec), recording, reports.analysis(rec))
 
 
 @router.get("/session/{session_id}/transcript", response_model=TranscriptPublic, responses=_ERRORS)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from functions.domain.analysis import SessionAnalysis
 from functions.domain.models import SessionRecord, SessionStatus
 from voice.config import ConfigStatus
 from voice.config.schema import AgentType
@@ -136,6 +137,13 @@ class SessionPublic(BaseModel):
     agent_id: str | None = Field(default=None, description="null: the config file's agent")
     agent_version: int | None = Field(default=None, description="the agent version it runs")
     end_user_id: str | None = None
+    analysis: SessionAnalysis | None = Field(
+        default=None,
+        description=(
+            "the post-call analysis (voice.realtime.analysis), once it has run after the end: "
+            "status ok with summary, success and fields, or status error saying why"
+        ),
+    )
 
     @classmethod
     def of(
@@ -143,6 +151,7 @@ class SessionPublic(BaseModel):
         rec: SessionRecord,
         report_usage: dict[str, Any] | None = None,
         recording_url: str | None = None,
+        analysis: SessionAnalysis | None = None,
     ) -> SessionPublic:
         usage = None
         if not rec.status.is_live:
@@ -158,6 +167,7 @@ class SessionPublic(BaseModel):
                 "record": rec.overrides.record,
                 "recording_url": recording_url,
                 "status": rec.shown_status,
+                "analysis": analysis,
             }
         )
 

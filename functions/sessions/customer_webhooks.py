@@ -30,6 +30,7 @@ from voice.webhooks import SIGNATURE_HEADER, WebhookEvent, event_id, sign
 STARTED = "session.started"
 ENDED = "session.ended"
 FAILED = "session.failed"
+ANALYZED = "session.analyzed"
 ROLLED_BACK = "agent.rolled_back"
 _FINAL_EVENT = {SessionStatus.ENDED: ENDED, SessionStatus.FAILED: FAILED}
 # SQS delays a message by 15 minutes at most.
@@ -93,6 +94,12 @@ class CustomerWebhooks:
         rec = self._get(session_id)
         if rec is not None and rec.status in _FINAL_EVENT:
             self._emit(rec, _FINAL_EVENT[rec.status])
+
+    def analyzed(self, session_id: str) -> None:
+        """`session.analyzed` once the call's post-call analysis is stored (or failed for good)."""
+        rec = self._get(session_id)
+        if rec is not None:
+            self._emit(rec, ANALYZED)
 
     def rolled_back(self, alloc: Allocation) -> None:
         """`agent.rolled_back` for the allocation an automatic rollback put in force."""
@@ -160,7 +167,9 @@ class CustomerWebhooks:
             return "dead_lettered"
 
         report = None
-        if message.type in (ENDED, FAILED):
+        if message.type == ANALYZED:
+            report = self.reports.read(message.session_id)
+        elif message.type in (ENDED, FAILED):
             report = self.reports.read(message.session_id)
             waited = self.clock() - message.created_at
             if report is None and waited < timedelta(seconds=self.retry.report_wait_seconds):
@@ -255,6 +264,10 @@ class CustomerWebhooks:
             type=message.type,
             created_at=message.created_at.isoformat(),
             session=self.present(rec, usage),
-            report=self.reports.public(rec, report) if report else None,
+            # session.analyzed carries the session (its `analysis` is the news), not the report
+            # that session.ended already delivered.
+            report=self.reports.public(rec, report)
+            if report and message.type != ANALYZED
+            else None,
         )
         return event.model_dump_json(exclude_none=message.type == STARTED).encode()

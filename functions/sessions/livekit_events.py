@@ -16,6 +16,7 @@ from functions.sessions.service import Clock, SessionService
 from functions.sessions.translate import translated
 from functions.sessions.watchdog import AgentWatchdog
 from functions.store.errors import StoreUnavailable
+from voice.metadata import END_REASON_ATTRIBUTE, VOICEMAIL
 from voice.rooms import PHONE_ROOM_PREFIX, session_id_from_room
 
 
@@ -82,7 +83,7 @@ class LiveKitEventService:
 
         if ev.event == "participant_left" and not ev.participant_is_agent:
             changed = await self.sessions.finish(
-                rec, SessionStatus.ENDED, "caller_left", delete_room=True
+                rec, SessionStatus.ENDED, caller_left_reason(ev), delete_room=True
             )
             return EventOutcome(rec.session_id, "ended" if changed else "unchanged")
 
@@ -104,6 +105,14 @@ class LiveKitEventService:
             return EventOutcome(rec.session_id, "unchanged")
         action = await self.sessions.recover_agent(rec, at, "agent_lost")
         return EventOutcome(rec.session_id, action)
+
+
+def caller_left_reason(ev: RoomEvent) -> str:
+    """Why the session ends as its caller leaves: `voicemail` when the agent hung up on an
+    answering machine (it marks the phone's participant so before it removes it)."""
+    if ev.participant_is_sip and ev.participant_attributes.get(END_REASON_ATTRIBUTE) == VOICEMAIL:
+        return VOICEMAIL
+    return "caller_left"
 
 
 def unclaimed_phone_room(ev: RoomEvent, rec: SessionRecord | None) -> bool:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from functions.domain.analysis import SessionAnalysis
 from functions.domain.errors import NotFound
 from functions.domain.models import SessionRecord
+from functions.observability import logger
+from functions.sessions.analysis import AnalysisStorage
 from functions.sessions.ports import ReportReader
 from functions.store.errors import StoreUnavailable
 from voice.config import LoadedConfig
@@ -18,6 +21,7 @@ from voice.webhooks import CallReport, TranscriptLine
 class CallReports:
     reports: ReportReader
     config: Callable[[], LoadedConfig]
+    analyses: AnalysisStorage | None = None
 
     def read(self, session_id: str) -> SessionReport | None:
         return self.reports.report(session_id)
@@ -48,6 +52,17 @@ class CallReports:
             turns=[t.model_dump() for t in report.turns],
             recording_url=self.recording_url(rec, report),
         )
+
+    def analysis(self, rec: SessionRecord) -> SessionAnalysis | None:
+        """The ended call's post-call analysis, once it has run (None while it has not, or when
+        the table cannot say: the session itself is still worth answering)."""
+        if rec.status.is_live or self.analyses is None:
+            return None
+        try:
+            return self.analyses.get(rec.session_id)
+        except StoreUnavailable:
+            logger.warning("analysis unreadable", extra={"session_id": rec.session_id})
+            return None
 
     def recording_url(self, rec: SessionRecord, report: SessionReport | None = None) -> str | None:
         """A short-lived link to the call's recording, when it was recorded and has been written."""

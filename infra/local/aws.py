@@ -19,6 +19,8 @@ CONFIG_URI_PARAMETER = "/voice/config-uri"
 WATCHDOG_QUEUE = "voice-agent-watchdog-local"
 LOCAL_WEBHOOK_QUEUE = "voice-webhooks-local"
 LOCAL_WEBHOOK_DLQ = "voice-webhooks-dlq-local"
+LOCAL_ANALYSIS_QUEUE = "voice-analysis-local"
+LOCAL_ANALYSIS_DLQ = "voice-analysis-dlq-local"
 # moto's default account: queue URLs are <endpoint>/<account>/<name>.
 LOCAL_ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -38,6 +40,7 @@ def local_aws_env(endpoint: str) -> dict[str, str]:
         "AGENT_WATCHDOG_QUEUE_URL": watchdog_queue_url(endpoint),
         "WEBHOOK_QUEUE_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_WEBHOOK_QUEUE}",
         "WEBHOOK_DLQ_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_WEBHOOK_DLQ}",
+        "ANALYSIS_QUEUE_URL": f"{endpoint}/{LOCAL_ACCOUNT}/{LOCAL_ANALYSIS_QUEUE}",
     }
 
 
@@ -72,6 +75,7 @@ def bootstrap(endpoint: str) -> None:
     if url != watchdog_queue_url(endpoint):
         raise RuntimeError(f"the emulator named the watchdog queue {url}, not the expected URL")
     create_webhook_queues(local_client("sqs", endpoint))
+    create_analysis_trigger(local_client("sqs", endpoint), s3)
     local_client("ssm", endpoint).put_parameter(
         Name=CONFIG_URI_PARAMETER,
         Value=f"s3://{LOCAL_CONFIG_BUCKET}/{CONFIG_KEY}",
@@ -93,6 +97,45 @@ def create_webhook_queues(sqs: Any) -> None:
             "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}',
         },
     )
+
+
+def create_analysis_trigger(sqs: Any, s3: Any, bucket: str = LOCAL_REPORTS_BUCKET) -> str:
+    """As in template.yaml: each report stored under reports/ notifies the analysis queue (its
+    URL is returned)."""
+    dlq = sqs.create_queue(QueueName=LOCAL_ANALYSIS_DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue = sqs.create_queue(
+        QueueName=LOCAL_ANALYSIS_QUEUE,
+        Attributes={
+            "VisibilityTimeout": "10",
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
+        },
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": "reports/"},
+                                {"Name": "suffix", "Value": ".json"},
+                            ]
+                        }
+                    },
+                }
+            ]
+        },
+    )
+    return str(queue)
 
 
 def start_moto(port: int = 0) -> tuple[Any, str]:

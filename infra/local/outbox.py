@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from functions.background.webhook_outbox import deliver_records
 from infra.local.aws import local_client
 
+Handler = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
-def poll_once(sqs: object, queue_url: str) -> int:
-    """One receive, handled as the Lambda would be; returns how many messages it saw."""
+
+def poll_once(sqs: object, queue_url: str, handle: Handler = deliver_records) -> int:
+    """One receive, handled as the Lambda `handle` would be; returns how many messages it saw."""
     resp = sqs.receive_message(  # type: ignore[attr-defined]
         QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
     )
@@ -22,7 +26,7 @@ def poll_once(sqs: object, queue_url: str) -> int:
         {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
         for m in messages
     ]
-    failed = {f["itemIdentifier"] for f in deliver_records(records)["batchItemFailures"]}
+    failed = {f["itemIdentifier"] for f in handle(records)["batchItemFailures"]}
     for m in messages:
         # Failed ones stay and come back after the visibility timeout, as with the real trigger.
         if m["MessageId"] not in failed:
@@ -30,16 +34,20 @@ def poll_once(sqs: object, queue_url: str) -> int:
     return len(messages)
 
 
-def main() -> int:
-    queue_url = os.environ["WEBHOOK_QUEUE_URL"]
+def poll_forever(queue_url: str, handle: Handler, what: str) -> None:
     sqs = local_client("sqs", os.environ["AWS_ENDPOINT_URL"])
-    print(f"delivering customer webhooks from {queue_url}", flush=True)
+    print(f"{what} from {queue_url}", flush=True)
     while True:
         try:
-            poll_once(sqs, queue_url)
+            poll_once(sqs, queue_url, handle)
         except Exception as exc:  # the emulator restarting must not end the loop
-            print(f"outbox poll failed: {exc!r}", flush=True)
+            print(f"{what}: poll failed: {type(exc).__name__}", flush=True)
             time.sleep(1)
+
+
+def main() -> int:
+    poll_forever(os.environ["WEBHOOK_QUEUE_URL"], deliver_records, "delivering customer webhooks")
+    return 0
 
 
 if __name__ == "__main__":

@@ -302,6 +302,10 @@ class LocalStack:
         """The customer-webhook delivery loop (in AWS: the outbox queue triggers a Lambda)."""
         self._spawn("outbox", [sys.executable, "-m", "infra.local.outbox"], self.base_env())
 
+    def start_analysis(self) -> None:
+        """Post-call analysis (in AWS: a stored report notifies a queue that triggers a Lambda)."""
+        self._spawn("analysis", [sys.executable, "-m", "infra.local.analysis"], self.base_env())
+
     def start_worker(
         self,
         name: str = "worker",
@@ -382,6 +386,7 @@ class LocalStack:
             self.start_api()
             self.start_watchdog()
             self.start_outbox()
+            self.start_analysis()
             self.start_livekit()
             if self.opts.start_worker:
                 self.start_worker()
@@ -397,7 +402,7 @@ class LocalStack:
         # Worker first, so it drains while LiveKit and the API are still there.
         workers = [name for name in self.procs if name.startswith("worker")]
         nodes = [name for name in self.procs if name.startswith("livekit")]
-        for name in [*workers, *nodes, "watchdog", "outbox", "api", "aws"]:
+        for name in [*workers, *nodes, "watchdog", "outbox", "analysis", "api", "aws"]:
             proc = self.procs.pop(name, None)
             if proc is not None:
                 stop_process(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.support.control_plane import ControlPlane
 from tests.support.lambda_events import invoke
 from tests.support.livekit_events import post_event, sip_event_body
+from voice.metadata import END_REASON_ATTRIBUTE, VOICEMAIL
 from voice.rooms import session_id_from_room
 
 BASE = "/voice/realtime"
@@ -48,6 +49,19 @@ def test_the_caller_hanging_up_ends_the_session(control_plane: ControlPlane) -> 
     assert left.body["action"] == "ended"
     got = invoke("GET", f"{BASE}/session/{session_id_from_room(ROOM)}", headers=headers).body
     assert (got["status"], got["end_reason"]) == ("ended", "caller_left")
+
+
+def test_a_phone_the_agent_marked_as_voicemail_ends_the_session_voicemail(
+    control_plane: ControlPlane,
+) -> None:
+    headers = dev_headers()
+    post_event(sip_event_body("participant_joined", ROOM, phone()))
+    marked = phone() | {END_REASON_ATTRIBUTE: VOICEMAIL}
+    post_event(
+        sip_event_body("participant_left", ROOM, marked, disconnect_reason="CLIENT_INITIATED")
+    )
+    got = invoke("GET", f"{BASE}/session/{session_id_from_room(ROOM)}", headers=headers).body
+    assert (got["status"], got["end_reason"]) == ("ended", "voicemail")
 
 
 def test_a_call_to_a_number_no_longer_in_the_config_gets_no_session(

@@ -40,6 +40,75 @@ REALTIME = "/v1/realtime"
 REALTIME_RATE = 24_000  # the realtime API's PCM rate unless the session says otherwise
 
 
+# Structured-output requests the server answers by their schema's name (voice.name_redaction,
+# functions.sessions.analysis); any other chat request is answered as a conversation turn.
+REDACTION_SCHEMA = "redacted_transcript"
+ANALYSIS_SCHEMA = "call_analysis"
+# livekit-agents' answering-machine detector asks for its verdict through this tool.
+AMD_TOOL = "save_prediction"
+MACHINE_WORDS = ("leave a message", "after the beep", "after the tone", "voicemail")
+
+
+def amd_label(transcript: str) -> str:
+    """The fake detector's verdict on a callee's greeting: a machine by its usual words."""
+    text = transcript.lower()
+    if "press" in text:
+        return "machine-ivr"
+    return "machine-vm" if any(w in text for w in MACHINE_WORDS) else "human"
+
+
+# The people's names the fake name redactor knows (a real model finds any).
+NAMES = ("Dana Lee", "Dana", "Lee")
+
+
+def redacted_lines(lines: list[str], names: tuple[str, ...]) -> list[str]:
+    """`lines` with each known name (longest first, whole words) replaced by [name]."""
+    ordered = sorted(names, key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in ordered) + r")\b")
+    return [pattern.sub("[name]", line) for line in lines] if names else list(lines)
+
+
+def example_of(schema: dict[str, Any]) -> Any:
+    """A value matching a (simple) JSON Schema: the first enum or const, else one per type."""
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        return {k: example_of(v) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [example_of(schema.get("items") or {"type": "string"})] * max(
+            1, int(schema.get("minItems", 1))
+        )
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1.0))
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return "unknown"
+
+
+def analysis_of(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+    """What the fake analyst answers: the schema's fields by example, a summary quoting the
+    caller's first line, and a positive verdict."""
+    transcript = _text_of(messages[-1]) if messages else ""
+    first = next(
+        (ln[len("user: ") :] for ln in transcript.splitlines() if ln.startswith("user: ")), ""
+    )
+    answer = example_of(schema)
+    if "summary" in answer:
+        answer["summary"] = f"The caller said: {first}" if first else "The caller said nothing."
+    if "success" in answer:
+        answer["success"] = {"verdict": True, "reason": "The caller's question was answered."}
+    return answer
+
+
 @dataclass(frozen=True)
 class Latency:
     """Provider delays to emulate, in seconds; all 0 (answer at once) by default."""
@@ -229,12 +298,20 @@ class FakeOpenAI:
     """The routes, plus every request they received (for assertions)."""
 
     def __init__(
-        self, transcript: str = QUESTION, latency: Latency | None = None, fail_chat: bool = False
+        self,
+        transcript: str = QUESTION,
+        latency: Latency | None = None,
+        fail_chat: bool = False,
+        names: tuple[str, ...] = NAMES,
+        bad_analyses: int = 0,
     ) -> None:
         self.transcript = transcript
         self.latency = latency or Latency()
         # A broken model server: every chat completion is a 500.
         self.fail_chat = fail_chat
+        self.names = names
+        # This many analysis requests (the first ones) get an answer that misses the schema.
+        self.bad_analyses = bad_analyses
         self.requests: list[Recorded] = []
         self.tool_calls: list[str] = []  # the tools it told an agent to call, in order
         self.sockets: set[web.WebSocketResponse] = set()
@@ -306,7 +383,8 @@ class FakeOpenAI:
         if self.fail_chat:
             error = {"message": "the model server is failing", "type": "server_error"}
             return web.json_response({"error": error}, status=500)
-        text, call = reply_for(body)
+        structured = self.structured(body)
+        text, call = (structured, None) if structured is not None else reply_for(body)
         model = body.get("model", "gpt-4o")
         created = int(time.time())
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -321,6 +399,12 @@ class FakeOpenAI:
             }
             return f"data: {json.dumps(payload)}\n\n".encode()
 
+        tools = {(t.get("function") or {}).get("name") for t in body.get("tools") or []}
+        if AMD_TOOL in tools and body.get("stream"):
+            label = amd_label(_text_of(body.get("messages", [{}])[-1]))
+            return await self._tool_call(
+                request, body, (AMD_TOOL, json.dumps({"label": label})), chunk
+            )
         await asyncio.sleep(self.latency.llm_ttft)
         if call is not None:
             return await self._tool_call(request, body, call, chunk)
@@ -394,6 +478,20 @@ class FakeOpenAI:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    def structured(self, body: dict[str, Any]) -> str | None:
+        """The JSON answer to a structured-output request the fake knows by its schema's name."""
+        spec = (body.get("response_format") or {}).get("json_schema") or {}
+        messages = body.get("messages", [])
+        if spec.get("name") == REDACTION_SCHEMA:
+            lines = json.loads(_text_of(messages[-1]))["lines"]
+            return json.dumps({"lines": redacted_lines(lines, self.names)})
+        if spec.get("name") == ANALYSIS_SCHEMA:
+            if self.bad_analyses > 0:
+                self.bad_analyses -= 1
+                return json.dumps({"summary": 42, "note": "not what the schema asks for"})
+            return json.dumps(analysis_of(messages, spec.get("schema") or {}))
+        return None
 
     async def speech(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -71,12 +71,17 @@ def require_phone_parts() -> None:
 
 
 @contextmanager
-def phone_stack_with_fake_models(run_dir: Path, fake: FakeOpenAIServer) -> Iterator[PhoneStack]:
-    """Redis first (LiveKit needs its address), then the stack, then the SIP service."""
+def phone_stack_with_fake_models(
+    run_dir: Path, fake: FakeOpenAIServer, **overrides: object
+) -> Iterator[PhoneStack]:
+    """Redis first (LiveKit needs its address), then the stack, then the SIP service;
+    `overrides` replace StackOptions fields (e.g. `config_uri`)."""
     require_phone_parts()
     with SipServices(SipOptions.on_free_ports(run_dir)) as sip:
         sip.start_redis()
-        with stack_with_fake_models(run_dir, fake, redis_address=sip.opts.redis_address) as stack:
+        with stack_with_fake_models(
+            run_dir, fake, redis_address=sip.opts.redis_address, **overrides
+        ) as stack:
             sip.start_sip(stack.livekit_url)
             inbound = asyncio.run(_sync_inbound(stack.livekit_url))
             yield PhoneStack(stack=stack, sip=sip, inbound=inbound, run_dir=run_dir)

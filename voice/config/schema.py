@@ -6,9 +6,10 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from voice.config.analysis import AnalysisSettings, NameRedactor
 from voice.config.patterns import HTTP_URL, MCP_SERVER_NAME, SPECIALIST_NAME, KeyPathError
 from voice.config.telephony import TelephonySettings
-from voice.privacy import PiiKind
+from voice.privacy import NAME, RedactKind
 
 AgentType = Literal["smart_router", "single_agent"]
 AGENT_TYPES: tuple[str, ...] = get_args(AgentType)
@@ -254,7 +255,7 @@ class EvalSettings(_Section):
 
 
 WebhookEventType = Literal[
-    "session.started", "session.ended", "session.failed", "agent.rolled_back"
+    "session.started", "session.ended", "session.failed", "session.analyzed", "agent.rolled_back"
 ]
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 
@@ -275,11 +276,23 @@ class RecordingSettings(_Section):
 class PrivacySettings(_Section):
     """What a call leaves behind: personal data redacted from stored transcripts, or none kept."""
 
-    # Kinds of personal data replaced in stored transcripts (and so in the transcript API and
-    # customer webhooks) by a placeholder such as [phone].
-    redact: list[PiiKind] = []
+    # Kinds of personal data replaced in stored transcripts (and so in the transcript API,
+    # customer webhooks and the post-call analysis) by a placeholder such as [phone].
+    redact: list[RedactKind] = []
     # false: reports keep timings and usage but no transcript at all.
     store_transcripts: bool = True
+    # The model that finds people's names (`redact: [name]` needs it enabled).
+    name_redactor: NameRedactor = NameRedactor()
+
+    @model_validator(mode="after")
+    def _names_need_the_redactor(self) -> PrivacySettings:
+        if NAME in self.redact and not self.name_redactor.enabled:
+            raise KeyPathError(
+                "redact",
+                "'name' needs the LLM name redactor: set "
+                "voice.realtime.privacy.name_redactor.enabled: true (names have no pattern)",
+            )
+        return self
 
 
 class RealtimeSettings(_Section):
@@ -298,6 +311,7 @@ class RealtimeSettings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     recording: RecordingSettings = RecordingSettings()
     privacy: PrivacySettings = PrivacySettings()
+    analysis: AnalysisSettings = AnalysisSettings()
     telephony: TelephonySettings = TelephonySettings()
     rollout: RolloutSettings = RolloutSettings()
     evals: EvalSettings = EvalSettings()

@@ -38,6 +38,27 @@ class OutboundTrunk(_Section):
     username: str = ""
 
 
+class VoicemailSettings(_Section):
+    """An outbound call answered by a machine: hang up, or leave a message after the beep."""
+
+    # Listen to how the callee answers (livekit-agents' answering-machine detector) before the
+    # agent speaks. Off: the agent greets whoever (or whatever) answers.
+    detect: bool = False
+    action: Literal["hang_up", "leave_message"] = "hang_up"
+    # Spoken as written after the beep (with {{variables}} of the call filled in).
+    message: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    # How long the detector listens before it settles (then the call goes on as with a person).
+    detection_timeout_seconds: Annotated[float, Field(ge=5.0, le=60.0)] = 20.0
+    # How long to wait for the beep once a machine is detected; then the message is left anyway.
+    beep_timeout_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 10.0
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> VoicemailSettings:
+        if self.action == "leave_message" and not self.message:
+            raise ValueError("action leave_message needs a message (the words left on the machine)")
+        return self
+
+
 class TelephonySettings(_Section):
     enabled: bool = False
     inbound: list[InboundNumber] = []
@@ -48,6 +69,7 @@ class TelephonySettings(_Section):
     answer_silence_seconds: Annotated[float, Field(ge=0.0, le=10.0)] = 1.5
     # How long an outbound call may ring before it ends `failed` / `no_answer`.
     ring_timeout_seconds: Annotated[int, Field(ge=5, le=120)] = 30
+    voicemail: VoicemailSettings = VoicemailSettings()
 
     @model_validator(mode="after")
     def _numbers_once(self) -> TelephonySettings:

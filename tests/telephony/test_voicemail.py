@@ -1,0 +1,208 @@
+"""Outbound calls that reach voicemail, with scripted SIP phones through the real SIP service: a
+person who answers gets the conversation; a machine that plays its greeting and a beep gets the
+configured message after the beep, and the session ends `voicemail`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from infra.local.stack import free_port
+from tests.support.config_files import config_with
+from tests.support.fake_openai import (
+    ANSWER,
+    QUESTION,
+    FakeOpenAIServer,
+    espeak_samples,
+    to_wav,
+)
+from tests.support.phone import Phone, first_speech_at, speech_seconds
+from tests.support.phone_stack import PhoneStack, phone_stack_with_fake_models
+from tests.support.stack import API, log_tail, poll_session
+from tests.support.tools import missing_tool
+
+pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.livekit]
+
+WAIT = 60.0
+RATE = 16_000
+MESSAGE = "Hi, this is Acme about your order. Please call us back on the number we texted."
+MACHINE_GREETING = (
+    "Hi, you have reached Sam. I can't take your call right now. "
+    "Please leave a message after the beep."
+)
+
+
+@pytest.fixture(scope="module")
+def phone_stack(
+    fake_openai: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PhoneStack]:
+    run_dir = tmp_path_factory.mktemp("voicemail-stack")
+    config = config_with(
+        run_dir / "voice.yaml",
+        {
+            "telephony": {
+                "voicemail": {
+                    "detect": True,
+                    "action": "leave_message",
+                    "message": MESSAGE,
+                    "beep_timeout_seconds": 10,
+                }
+            },
+            # A job process's start may take over the default 10 s on a loaded test machine.
+            "worker": {"initialize_process_timeout": 60, "max_jobs": 1},
+        },
+    )
+    with phone_stack_with_fake_models(run_dir, fake_openai, config_uri=str(config)) as ps:
+        yield ps
+
+
+@pytest.fixture
+async def dev_api(phone_stack: PhoneStack) -> AsyncIterator[httpx.AsyncClient]:
+    key, _ = phone_stack.stack.api_keys[0]
+    base = phone_stack.stack.api_url + API
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}, timeout=30) as c:
+        yield c
+
+
+def spoken(text: str) -> np.ndarray:
+    samples = espeak_samples(text, RATE)
+    if samples is None:
+        missing_tool("the phones speak with espeak-ng, which is missing: make e2e-deps")
+    return samples
+
+
+def machine_wav(path: Path) -> float:
+    """The answering machine's side: its greeting, a short pause, a 1 kHz beep; returns where the
+    beep ends (seconds from the start)."""
+    pause = np.zeros(int(0.4 * RATE), dtype=np.int16)
+    t = np.arange(int(0.6 * RATE)) / RATE
+    beep = (9000 * np.sin(2 * math.pi * 1000 * t)).astype(np.int16)
+    samples = np.concatenate([spoken(MACHINE_GREETING), pause, beep])
+    path.write_bytes(to_wav(samples, RATE))
+    return samples.size / RATE
+
+
+def answering_phone(tmp_path: Path, name: str, play: Path) -> tuple[Phone, str]:
+    """A phone that answers and plays `play` at once, recording what it hears."""
+    port = free_port()
+    phone = Phone.start(
+        tmp_path,
+        name,
+        sip_port=port,
+        rtp_port=free_port(),
+        mode="answer",
+        play=play,
+        record=tmp_path / f"{name}.wav",
+    )
+    return phone, f"sip:{name}@127.0.0.1:{port}"
+
+
+def messages_left(fake_openai: FakeOpenAIServer) -> int:
+    """How often the agent has spoken the voicemail message (the TTS gets it sentence by sentence)."""
+    said = " ".join(r.body.get("input", "") for r in fake_openai.fake.of("/v1/audio/speech"))
+    return said.count(MESSAGE)
+
+
+async def ended(dev_api: httpx.AsyncClient, session_id: str) -> dict:
+    return await poll_session(
+        dev_api,
+        session_id,
+        lambda s: s["status"] not in ("pending", "active", "dialing"),
+        WAIT,
+        "the session to end",
+    )
+
+
+async def test_a_machine_gets_the_message_after_its_beep_and_the_session_ends_voicemail(
+    phone_stack: PhoneStack,
+    dev_api: httpx.AsyncClient,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    fake_openai.fake.transcript = MACHINE_GREETING
+    beep_ends = machine_wav(tmp_path / "machine-says.wav")
+    phone, uri = answering_phone(tmp_path, "machine", tmp_path / "machine-says.wav")
+    try:
+        resp = await dev_api.post("/call", json={"to": uri})
+        assert resp.status_code == 201, resp.text
+        session_id = resp.json()["session_id"]
+        phone.wait_for("incoming", WAIT)
+        # The agent hangs up once the message is left: the machine sees the call end.
+        phone.wait_for("disconnected", 2 * WAIT)
+        phone.send("quit")
+        phone.wait_for("recorded", WAIT)
+        done = await ended(dev_api, session_id)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tail(phone_stack.stack, 'api', 'worker')}") from exc
+    finally:
+        phone.stop()
+        fake_openai.fake.transcript = QUESTION
+    assert (done["status"], done["end_reason"]) == ("ended", "voicemail"), done
+
+    recording = tmp_path / "machine.wav"
+    # Nothing before the beep (the agent did not greet the machine), the message after it.
+    first = first_speech_at(recording)
+    assert first is not None, "the machine recorded no message"
+    assert first >= beep_ends, (
+        f"the agent spoke {first:.2f} s in, before the beep at {beep_ends:.2f} s"
+    )
+    assert speech_seconds(recording) >= 2.0
+    assert messages_left(fake_openai) == 1, "the message, as written, once"
+
+
+async def test_a_person_who_answers_gets_the_conversation(
+    phone_stack: PhoneStack,
+    dev_api: httpx.AsyncClient,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    fake_openai.fake.transcript = QUESTION
+    (tmp_path / "person-says.wav").write_bytes(to_wav(spoken(QUESTION), RATE))
+    phone, uri = answering_phone(tmp_path, "person", tmp_path / "person-says.wav")
+    messages_before = messages_left(fake_openai)
+    answers_before = len(
+        [r for r in fake_openai.fake.of("/v1/audio/speech") if r.body.get("input") == ANSWER]
+    )
+    try:
+        resp = await dev_api.post("/call", json={"to": uri})
+        assert resp.status_code == 201, resp.text
+        session_id = resp.json()["session_id"]
+        phone.wait_for("incoming", WAIT)
+        await poll_session(
+            dev_api, session_id, lambda s: s["status"] == "active", WAIT, "the answer"
+        )
+        # The agent answers the person's question (the test model's answer to it is ANSWER).
+        await poll_session(
+            dev_api,
+            session_id,
+            lambda s: (
+                len(
+                    [
+                        r
+                        for r in fake_openai.fake.of("/v1/audio/speech")
+                        if r.body.get("input") == ANSWER
+                    ]
+                )
+                > answers_before
+            ),
+            WAIT,
+            "the agent's answer",
+        )
+        phone.send("hangup")
+        phone.wait_for("disconnected", WAIT)
+        phone.send("quit")
+        phone.wait_for("recorded", WAIT)
+        done = await ended(dev_api, session_id)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tail(phone_stack.stack, 'api', 'worker')}") from exc
+    finally:
+        phone.stop()
+    assert done["end_reason"] != "voicemail", done
+    assert done["status"] == "ended"
+    assert messages_left(fake_openai) == messages_before, "a person is not left a voicemail"
+    assert speech_seconds(tmp_path / "person.wav") >= 1.0
