@@ -305,9 +305,10 @@ class Call:
 
     async def _open(self) -> None:
         """The agent speaks first, except that a callee who says "Hello?" is answered instead,
-        and an agent that resumes a conversation does not greet again."""
+        an agent that resumes a conversation does not greet again, and an answering machine is
+        hung up on or left a message (telephony.voicemail)."""
         if self.resumed:
-        and an answering machine is hung up on or left a message (telephony.voicemail)."""
+            return
         if self._dialing_out and await self._met_a_machine():
             return
         if self._dialing_out:
