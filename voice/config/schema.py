@@ -265,6 +265,23 @@ class PrivacySettings(_Section):
     store_transcripts: bool = True
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry traces of each call, exported over OTLP/HTTP (docs/observability.md)."""
+
+    enabled: bool = False
+    # The OTLP/HTTP traces URL; none: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the template points it
+    # at X-Ray, `make dev` at the local Jaeger); with neither, nothing is exported.
+    endpoint: Annotated[str, Field(pattern=HTTP_URL)] | None = None
+    # The share of calls traced, decided once where the call's trace starts (the API's create).
+    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    # true keeps what was said (transcripts, prompts, tool arguments) in span attributes.
+    include_content: bool = False
+
+
+class ObservabilitySettings(_Section):
+    tracing: TracingSettings = TracingSettings()
+
+
 class RealtimeSettings(_Section):
     enabled: bool = True
     livekit: LiveKitSettings = LiveKitSettings()
@@ -283,6 +300,7 @@ class RealtimeSettings(_Section):
     privacy: PrivacySettings = PrivacySettings()
     telephony: TelephonySettings = TelephonySettings()
     rollout: RolloutSettings = RolloutSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:
