@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Status, StatusCode
 
-from voice.config.schema import TracingSettings
+from voice.config.schema import TRACES_ENDPOINT_ENV, TracingSettings
 
-ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+ENDPOINT_ENV = TRACES_ENDPOINT_ENV
 # X-Ray's OTLP traces endpoint; requests to it are signed with SigV4 for the `xray` service.
 XRAY_OTLP = re.compile(r"^https://xray\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/v1/traces$")
 REDACTED = "[content withheld]"
@@ -111,13 +111,6 @@ def _clean_events(events: Sequence[Event]) -> list[Event]:
     ]
 
 
-def endpoint_for(settings: TracingSettings, environ: Mapping[str, str] = os.environ) -> str | None:
-    """Where spans go, or None when nothing is to be traced (off, or no endpoint known)."""
-    if not settings.enabled:
-        return None
-    return settings.endpoint or environ.get(ENDPOINT_ENV) or None
-
-
 def exporter_for(endpoint: str, timeout: float = 5.0) -> SpanExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -137,7 +130,7 @@ def build_provider(
 
     `exporter` replaces the OTLP one (tests read spans in memory with it).
     """
-    endpoint = endpoint_for(settings, environ)
+    endpoint = settings.export_endpoint(environ)
     if endpoint is None and exporter is None:
         return None
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}), sampler=sampler)

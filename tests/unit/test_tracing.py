@@ -18,11 +18,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from functions import tracing as api_tracing
+from functions.trace_context import api_sampler, parent_context
 from infra.local.paths import CONFIG_FILE
 from voice.config import ConfigError, parse_config
 from voice.config.schema import TracingSettings
 from voice.metadata import DispatchMetadata
-from voice.tracing import ContentFilter, SigV4Session, build_provider, endpoint_for
+from voice.tracing import ContentFilter, SigV4Session, build_provider
 from worker.tracing import JOB_ROOT, CallSampler, remote_context
 
 SAID = "my card number is four four four four"
@@ -120,12 +121,11 @@ def test_include_content_keeps_the_transcript_and_the_default_drops_it() -> None
 def test_the_endpoint_comes_from_the_config_then_the_environment() -> None:
     env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}
     on = TracingSettings(enabled=True)
-    assert endpoint_for(on, env) == "http://collector:4318/v1/traces"
-    assert endpoint_for(on.model_copy(update={"endpoint": "https://x/v1/traces"}), env) == (
-        "https://x/v1/traces"
-    )
-    assert endpoint_for(on, {}) is None
-    assert endpoint_for(TracingSettings(enabled=False), env) is None
+    assert on.export_endpoint(env) == "http://collector:4318/v1/traces"
+    configured = on.model_copy(update={"endpoint": "https://x/v1/traces"})
+    assert configured.export_endpoint(env) == "https://x/v1/traces"
+    assert on.export_endpoint({}) is None
+    assert TracingSettings(enabled=False).export_endpoint(env) is None
     assert build_provider(on, "test", ALWAYS_ON, environ={}) is None
 
 
@@ -172,7 +172,7 @@ def test_tracing_is_off_and_content_withheld_unless_configured() -> None:
 def api_tracer() -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     settings = TracingSettings(enabled=True)
-    provider = build_provider(settings, "api", api_tracing.api_sampler(1.0), exporter=memory)
+    provider = build_provider(settings, "api", api_sampler(1.0), exporter=memory)
     assert provider is not None
     saved = (api_tracing._BUILT.settings, api_tracing._BUILT.provider, api_tracing._BUILT.tracer)
     api_tracing._BUILT.settings = settings
@@ -216,22 +216,22 @@ def test_an_untraced_create_leaves_the_dispatch_alone() -> None:
 
 def test_a_create_inside_a_lambda_continues_its_x_ray_trace() -> None:
     header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"
-    ctx = api_tracing.parent_context({}, {"_X_AMZN_TRACE_ID": header})
+    ctx = parent_context({}, {"_X_AMZN_TRACE_ID": header})
     span_context = trace.get_current_span(ctx).get_span_context()
     assert f"{span_context.trace_id:032x}" == "5759e988bd862e3fe1be46a994272793"
     assert f"{span_context.span_id:016x}" == "53995c3f42cd8ad8"
     # A caller's own traceparent wins over the Lambda's.
     theirs = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    ctx = api_tracing.parent_context({"traceparent": theirs}, {"_X_AMZN_TRACE_ID": header})
+    ctx = parent_context({"traceparent": theirs}, {"_X_AMZN_TRACE_ID": header})
     trace_id = trace.get_current_span(ctx).get_span_context().trace_id
     assert f"{trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
 
 
 def test_the_api_decides_sampling_even_under_a_sampled_parent() -> None:
     theirs = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    parent = api_tracing.parent_context({"traceparent": theirs}, {})
-    assert api_tracing.api_sampler(1.0).should_sample(parent, 1, "x").decision.is_sampled()
-    assert not api_tracing.api_sampler(0.0).should_sample(parent, 1, "x").decision.is_sampled()
+    parent = parent_context({"traceparent": theirs}, {})
+    assert api_sampler(1.0).should_sample(parent, 1, "x").decision.is_sampled()
+    assert not api_sampler(0.0).should_sample(parent, 1, "x").decision.is_sampled()
 
 
 def test_the_worker_follows_the_dispatch_and_skips_the_library_s_job_root() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -265,6 +266,9 @@ class PrivacySettings(_Section):
     store_transcripts: bool = True
 
 
+TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+
+
 class TracingSettings(_Section):
     """OpenTelemetry traces of each call, exported over OTLP/HTTP (docs/observability.md)."""
 
@@ -276,6 +280,12 @@ class TracingSettings(_Section):
     sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     # true keeps what was said (transcripts, prompts, tool arguments) in span attributes.
     include_content: bool = False
+
+    def export_endpoint(self, environ: Mapping[str, str]) -> str | None:
+        """Where spans go, or None when nothing is to be traced (off, or no endpoint known)."""
+        if not self.enabled:
+            return None
+        return self.endpoint or environ.get(TRACES_ENDPOINT_ENV) or None
 
 
 class ObservabilitySettings(_Section):
