@@ -54,7 +54,7 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint lock-check livekit-server livekit-sip sip-deps playground browser-deps e2e-deps template-check image ## lint, template checks, the worker image, then the whole test suite
+test: lint lock-check livekit-server livekit-sip jaeger sip-deps playground browser-deps e2e-deps template-check image ## lint, template checks, the worker image, then the whole test suite
 	$(BIN)/pytest -q
 
 # ---------------------------------------------------------------- the worker image
@@ -105,7 +105,7 @@ api-load: install livekit-server ## 1,000 mixed API requests from 50 clients; fi
 api: install ## the control plane alone on http://127.0.0.1:8000, with an embedded AWS emulator
 	$(BIN)/python -m infra.local.api
 
-dev: install livekit-server livekit-sip sip-deps playground ## the whole system locally: LiveKit, AWS emulator, API, worker, playground
+dev: install livekit-server livekit-sip jaeger sip-deps playground ## the whole system locally: LiveKit, AWS emulator, API, worker, playground
 	$(BIN)/python -m infra.local.dev
 
 playground/node_modules/.package-lock.json: playground/package.json playground/package-lock.json
@@ -178,6 +178,22 @@ $(LIVEKIT_SIP):
 		CGO_ENABLED=1 go build -trimpath -o $@ ./cmd/livekit-sip
 
 livekit-sip: $(LIVEKIT_SIP) ## LiveKit's SIP service, the pinned release built with Go into .bin/
+
+# ---------------------------------------------------------------- the local trace viewer
+JAEGER_VERSION := v1.75.0
+JAEGER := $(CURDIR)/.bin/jaeger
+export JAEGER_BIN := $(JAEGER)
+.PHONY: jaeger
+
+# `go install …@version` refuses this module (its go.mod has replace directives): build its
+# command inside the module cache, with the module's own go.mod, as for the SIP service.
+$(JAEGER):
+	mkdir -p $(@D)
+	go mod download github.com/jaegertracing/jaeger@$(JAEGER_VERSION)
+	cd "$$(go env GOMODCACHE)/github.com/jaegertracing/jaeger@$(JAEGER_VERSION)" && \
+		CGO_ENABLED=0 go build -trimpath -o $@ ./cmd/jaeger
+
+jaeger: $(JAEGER) ## Jaeger v2 (OTLP in, memory store, query API), the pinned release built with Go into .bin/
 
 sip-deps: ## Debian's redis-server, which SIP needs next to LiveKit (apt, only when missing)
 	command -v redis-server >/dev/null || ($(APT) update -qq && $(APT) install -y -qq redis-server)

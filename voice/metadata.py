@@ -19,6 +19,7 @@ _OVERRIDES = (
     "phone",
     "agent_id",
     "agent_version",
+    "traceparent",
 )
 
 
@@ -59,6 +60,8 @@ class DispatchMetadata(BaseModel):
     # The agent version the call runs (the worker reads it from the table); None: the config's.
     agent_id: str | None = None
     agent_version: int | None = None
+    # The W3C trace context of the API's dispatch span: the worker's spans join the same trace.
+    traceparent: str | None = None
 
     def to_json(self) -> str:
         # Overrides a call did not use stay out of the join token, which carries this JSON.

@@ -47,6 +47,7 @@ from worker.pipeline import (
 from worker.report import RECORDING_FILE, CallRecorder, ReportWriter, version_dimensions
 from worker.room_watch import unless_room_gone
 from worker.settings import WorkerEnv
+from worker.tracing import TRACING, call_attributes, traced_call
 from worker.versions import JobVersion, VersionReader, version_for_job
 from worker.voicemail import Voicemail
 
@@ -75,7 +76,9 @@ def prewarm(proc: JobProcess) -> None:
     configure_logging(env.log_level)
     for module in WARM_IMPORTS:
         importlib.import_module(module)
-    settings = watch_config(env).config.realtime.vad
+    realtime = watch_config(env).config.realtime
+    settings = realtime.vad
+    TRACING.ensure(realtime.observability.tracing)
     proc.userdata["vad"] = load_vad(settings)
     proc.userdata["vad_settings"] = settings
     proc.userdata["ssl_context"] = shared_ssl_context()
@@ -444,7 +447,9 @@ async def entrypoint(ctx: JobContext) -> None:
     # The room's name carries the session id the control plane gave it; metadata is secondary.
     session_id = session_id_from_room(ctx.job.room.name) or setup.dispatch.session_id
     check = start_check(ctx.proc.userdata.get("gate"), session_id)
-    with setup.counted():
+    config = setup.loaded.config
+    tracing = config.realtime.observability.tracing
+    with traced_call(ctx, tracing, call_attributes(config, setup.dispatch, ctx)), setup.counted():
         call = Call(setup)
         if not await admitted(setup, check):
             await refuse(setup)

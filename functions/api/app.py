@@ -9,6 +9,7 @@ from functions.api import agent_routes, playground
 from functions.api.errors import AwsDeadline, BodySizeLimit, install_error_handlers
 from functions.api.routes import API_PREFIX, router
 from functions.settings import get_settings
+from functions.tracing import TraceCreates
 
 
 def create_app() -> FastAPI:
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(AwsDeadline, seconds=get_settings().aws_budget_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+    app.add_middleware(TraceCreates)  # outermost: the span covers the whole create
     return app
 
 

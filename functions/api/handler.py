@@ -3,7 +3,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from functions import snapstart
+from functions import snapstart, tracing
 from functions.aio import event_loop
 from functions.api.app import app
 from functions.observability import logger, metrics
@@ -16,4 +16,7 @@ snapstart.register()
 @metrics.log_metrics
 def handler(event: dict, context: object) -> dict:
     event_loop()  # Mangum runs on the current loop: make sure an open one is set
-    return _asgi(event, context)
+    try:
+        return _asgi(event, context)
+    finally:
+        tracing.flush()  # before the runtime freezes the process

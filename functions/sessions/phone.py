@@ -30,6 +30,7 @@ from functions.store.errors import (
     StoreError,
     StoreUnavailable,
 )
+from functions.tracing import traced_dispatch
 from voice.config.schema import AgentType, RealtimeSettings
 from voice.config.telephony import E164, InboundNumber, TelephonySettings
 from voice.metadata import DispatchMetadata, PhoneLeg
@@ -143,16 +144,18 @@ class PhoneService:
         metadata = steps.checked_metadata(choices, voice)
         overrides = steps.checked_overrides(choices, realtime)
         session_id = str(uuid.uuid4())
-        dispatch = DispatchMetadata(
-            session_id=session_id,
-            agent_type=req.agent_type or realtime.agent.type,
-            initial_greeting=True,
-            voice_profile=req.voice_profile,
-            metadata=metadata,
-            phone=PhoneLeg(direction="outbound", number=caller_id, remote=req.to),
-            agent_id=None if chosen is None else chosen.agent_id,
-            agent_version=None if chosen is None else chosen.version,
-            **overrides.model_dump(),
+        dispatch = traced_dispatch(
+            DispatchMetadata(
+                session_id=session_id,
+                agent_type=req.agent_type or realtime.agent.type,
+                initial_greeting=True,
+                voice_profile=req.voice_profile,
+                metadata=metadata,
+                phone=PhoneLeg(direction="outbound", number=caller_id, remote=req.to),
+                agent_id=None if chosen is None else chosen.agent_id,
+                agent_version=None if chosen is None else chosen.version,
+                **overrides.model_dump(),
+            )
         )
         now = self.clock()
         rec = steps.pending_record(user_id, dispatch, loaded, now, req.end_user_id).model_copy(

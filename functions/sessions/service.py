@@ -27,6 +27,7 @@ from functions.sessions.new_session import NewSession
 from functions.sessions.ports import AgentVersions, JoinTokens, Reports, Rooms, SessionStorage
 from functions.sessions.translate import translated
 from functions.store.errors import StoreUnavailable
+from functions.tracing import traced_dispatch
 from voice.config import ConfigError, LoadedConfig
 from voice.config.schema import RealtimeSettings
 
@@ -108,7 +109,9 @@ class SessionService:
         realtime = steps.require_enabled(voice)
         metadata = steps.checked_metadata(req, voice)
         overrides = steps.checked_overrides(req, realtime)
-        dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides, chosen)
+        dispatch = traced_dispatch(
+            steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides, chosen)
+        )
         record = steps.pending_record(
             user_id, dispatch, loaded, self._clock(), end_user_id=req.end_user_id
         )

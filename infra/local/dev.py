@@ -8,9 +8,11 @@ import sys
 import time
 
 from functions.settings import DEV_LIVEKIT_KEY, DEV_LIVEKIT_SECRET
+from infra.local.jaeger import Jaeger, JaegerOptions, find_jaeger
 from infra.local.sip import SipOptions, SipServices, sip_port_from_env, sync_numbers
 from infra.local.stack import LocalStack, StackOptions
 from voice.config import get_config
+from voice.tracing import ENDPOINT_ENV
 
 
 def _openai_note() -> str | None:
@@ -61,6 +63,27 @@ def livekit_lines(stack: LocalStack) -> list[str]:
     ]
 
 
+def start_jaeger(opts: StackOptions) -> Jaeger | None:
+    """The local trace viewer, and the stack's pieces told to export to it; none without a
+    binary or when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT already names a collector."""
+    if os.environ.get(ENDPOINT_ENV) or find_jaeger() is None:
+        return None
+    jaeger = Jaeger(JaegerOptions(run_dir=opts.run_dir))
+    print("starting: Jaeger (traces) ...", flush=True)
+    jaeger.start()
+    opts.extra_env[ENDPOINT_ENV] = jaeger.opts.otlp_url
+    return jaeger
+
+
+def trace_lines(jaeger: Jaeger | None) -> list[str]:
+    if jaeger is None:
+        return []
+    return [
+        f"  Traces      {jaeger.opts.query_url}/api/traces?service=voice-worker   "
+        "(one call: python -m infra.local.jaeger SESSION_ID)",
+    ]
+
+
 def main() -> int:
     opts = StackOptions(
         api_port=int(os.environ.get("API_PORT", "8000")),
@@ -76,6 +99,11 @@ def main() -> int:
     redis = phones or opts.livekit_nodes > 1
     if redis:
         opts.redis_address = sip.opts.redis_address
+    try:
+        jaeger = start_jaeger(opts)
+    except RuntimeError as exc:
+        print(f"could not start Jaeger, no traces: {exc}", file=sys.stderr)
+        jaeger = None
     stack = LocalStack(opts)
     stopping = False
 
@@ -94,6 +122,8 @@ def main() -> int:
     except RuntimeError as exc:
         sip.stop()
         stack.stop()
+        if jaeger is not None:
+            jaeger.stop()
         print(f"could not start the local stack: {exc}", file=sys.stderr)
         return 1
     key = stack.api_keys[0][0]
@@ -109,6 +139,7 @@ def main() -> int:
         f"  Logs        {opts.run_dir}/*.log",
         *(f"  API key     {k}   (user {u})" for k, u in stack.api_keys),
         *phone_lines(sip, numbers),
+        *trace_lines(jaeger),
         "",
         "Create a session:",
         f"  curl -s -X POST {base}/session -H 'X-API-Key: {key}' "
@@ -131,6 +162,8 @@ def main() -> int:
         print("stopping ...", flush=True)
         stack.stop()
         sip.stop()
+        if jaeger is not None:
+            jaeger.stop()
     return 0
 
 

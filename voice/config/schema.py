@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -295,6 +296,32 @@ class PrivacySettings(_Section):
         return self
 
 
+TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+
+
+class TracingSettings(_Section):
+    """OpenTelemetry traces of each call, exported over OTLP/HTTP (docs/observability.md)."""
+
+    enabled: bool = False
+    # The OTLP/HTTP traces URL; none: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the template points it
+    # at X-Ray, `make dev` at the local Jaeger); with neither, nothing is exported.
+    endpoint: Annotated[str, Field(pattern=HTTP_URL)] | None = None
+    # The share of calls traced, decided once where the call's trace starts (the API's create).
+    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    # true keeps what was said (transcripts, prompts, tool arguments) in span attributes.
+    include_content: bool = False
+
+    def export_endpoint(self, environ: Mapping[str, str]) -> str | None:
+        """Where spans go, or None when nothing is to be traced (off, or no endpoint known)."""
+        if not self.enabled:
+            return None
+        return self.endpoint or environ.get(TRACES_ENDPOINT_ENV) or None
+
+
+class ObservabilitySettings(_Section):
+    tracing: TracingSettings = TracingSettings()
+
+
 class RealtimeSettings(_Section):
     enabled: bool = True
     livekit: LiveKitSettings = LiveKitSettings()
@@ -315,6 +342,7 @@ class RealtimeSettings(_Section):
     telephony: TelephonySettings = TelephonySettings()
     rollout: RolloutSettings = RolloutSettings()
     evals: EvalSettings = EvalSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 def _default_profiles() -> dict[str, VoiceProfile]:
