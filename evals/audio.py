@@ -11,7 +11,7 @@ import math
 import time
 import wave
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from livekit import rtc
@@ -41,6 +41,7 @@ TURN_LIMIT = 45.0  # the longest an agent turn is listened to
 INTERRUPT_AFTER = 0.5  # an interrupting caller cuts in this long after the agent starts
 YIELD_WITHIN = 1.5  # an interrupted agent that stops within this long has heard the caller
 GAP = 0.3  # this long without the agent's voice is a pause
+SETTLE = 3.0  # how long the last transcript segments may take to close after the last turn
 
 
 def _pcm(wav_bytes: bytes) -> np.ndarray:
@@ -95,7 +96,9 @@ class RoomCaller:
 
     room: rtc.Room = field(default_factory=rtc.Room)
     frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
-    segments: dict[str, str] = field(default_factory=dict)
+    # segment id -> [when it opened (monotonic), its text]
+    segments: dict[str, list[Any]] = field(default_factory=dict)
+    reading: set[asyncio.Task[None]] = field(default_factory=set)
     agent_left: bool = False
     agent_here: asyncio.Event = field(default_factory=asyncio.Event)
     speaking_since: float | None = None
@@ -227,19 +230,24 @@ class RoomCaller:
         if attributes.get(ATTRIBUTE_TRANSCRIPTION_TRACK_ID) in mine:
             return  # the agent's transcript of the caller, not what the agent said
 
+        # A segment may come more than once (interim, then final): it opened with the first,
+        # the last text stands.
+        segment = attributes.get(ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID) or reader.info.stream_id
+        opened = self.segments.setdefault(segment, [time.monotonic(), ""])[0]
+
         async def read() -> None:
             text = (await reader.read_all()).strip()
-            # A segment may come more than once (interim, then final): the last text stands.
-            segment = attributes.get(ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID) or reader.info.stream_id
             if text:
-                self.segments[segment] = text
+                self.segments[segment] = [opened, text]
 
-        self._tasks.append(asyncio.create_task(read()))
+        task = asyncio.create_task(read())
+        self.reading.add(task)
+        task.add_done_callback(self.reading.discard)
+        self._tasks.append(task)
 
-    @property
-    def said(self) -> list[str]:
-        """What the agent says it said, one entry per transcript segment, in order."""
-        return list(self.segments.values())
+    def said(self, after: float, until: float) -> str:
+        """What the agent says it said in the transcript segments it began in (after, until]."""
+        return " ".join(t for at, t in self.segments.values() if after < at <= until and t)
 
 
 def _rms(samples: np.ndarray) -> float:
@@ -282,7 +290,8 @@ class AudioCall:
         self.room = RoomCaller()
         self.conv = Conversation()
         self.figures = _Figures()
-        self._heard_upto = 0
+        # Each agent turn: its event and the window its transcript segments opened in.
+        self._turns: list[tuple[Event, float, float]] = []
 
     async def speech(self, text: str) -> np.ndarray:
         resp = await self.models.audio.speech.create(
@@ -290,8 +299,11 @@ class AudioCall:
         )
         return _pcm(resp.content)
 
-    async def hear(self, start: float, end: float, latency: float | None) -> None:
-        """The agent's turn: what the caller's STT heard, beside what the agent says it said."""
+    async def hear(
+        self, window: tuple[float, float], start: float, end: float, latency: float | None
+    ) -> None:
+        """The agent's turn: what the caller's STT heard of it. What the agent says it said is
+        filled in at the end (`settle`): an interrupted turn's transcript closes only later."""
         audio = self.room.audio(start, end)
         heard = ""
         if audio.size:
@@ -299,13 +311,21 @@ class AudioCall:
             heard = (
                 await self.models.audio.transcriptions.create(model=self.stt_model, file=wav)
             ).text
-        said = " ".join(self.room.said[self._heard_upto :])
-        self._heard_upto = len(self.room.said)
-        edits, words = word_errors(said, heard)
-        self.figures.edits += edits
-        self.figures.words += words
         ms = None if latency is None else round(latency * 1000, 1)
-        self.conv.add(Event(kind="agent", text=said or heard, heard=heard, latency_ms=ms))
+        event = Event(kind="agent", heard=heard, latency_ms=ms)
+        self.conv.add(event)
+        self._turns.append((event, *window))
+
+    async def settle(self) -> None:
+        """Each agent turn's own transcript, and the word error rate of what the caller heard."""
+        deadline = time.monotonic() + SETTLE
+        while self.room.reading and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for event, after, until in self._turns:
+            event.text = self.room.said(after, until)
+            edits, words = word_errors(event.text, event.heard or "")
+            self.figures.edits += edits
+            self.figures.words += words
 
     async def listen(
         self, after: float, timeout: float, since_caller: float | None, cut_in: bool = False
@@ -321,7 +341,7 @@ class AudioCall:
         else:
             end = await self.room.quiet(onset)
         latency = None if since_caller is None else onset - since_caller
-        await self.hear(onset, end, latency)
+        await self.hear((after, end), onset, end, latency)
         return True
 
     async def turn(self, line: str, cut_in: bool) -> None:
@@ -363,6 +383,7 @@ class AudioCall:
             if line is None:
                 break
             await self.turn(line, cut_in=interrupts and n + 1 < self.scenario.max_turns)
+        await self.settle()
         self.conv.ended_by_agent = self.room.agent_left
         if self.conv.ended_by_agent:
             self.conv.add(Event(kind="end_call"))

@@ -67,10 +67,12 @@ class SimulatedCaller:
             {"role": "system", "content": caller_prompt(self.scenario)}
         ]
         for e in conversation.events:
-            if e.kind in ("caller", "agent") and e.text:
+            # In audio the caller knows only what it heard of the agent.
+            text = e.heard if e.heard is not None else e.text
+            if e.kind in ("caller", "agent") and text:
                 # From the caller's side the agent is the other party ("user").
                 messages.append(
-                    {"role": "assistant" if e.kind == "caller" else "user", "content": e.text}
+                    {"role": "assistant" if e.kind == "caller" else "user", "content": text}
                 )
         if len(messages) == 1:
             messages.append(

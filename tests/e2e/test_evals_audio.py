@@ -5,6 +5,7 @@ with the version pinned, the simulated caller speaking (TTS) into the room and h
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,8 +13,9 @@ import pytest
 
 from evals.__main__ import PASSED, main
 from infra.local.stack import LocalStack
+from tests.support.config_files import config_with
 from tests.support.fake_openai import ANSWER, QUESTION, FakeOpenAIServer
-from tests.support.stack import API, log_tail
+from tests.support.stack import API, log_tail, stack_with_fake_models
 
 pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
 
@@ -26,6 +28,19 @@ expect:
   - says: nine to five
   - judge: the agent gives its "nine to five" hours
 """
+
+
+@pytest.fixture(scope="module")
+def stack(
+    fake_openai: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    # One warm job process, given time to start: this tests the runner, not the worker's start
+    # on a loaded host.
+    run_dir = tmp_path_factory.mktemp("stack")
+    worker = {"worker": {"num_idle_processes": 1, "initialize_process_timeout": 60.0}}
+    config = config_with(run_dir / "voice.yaml", worker)
+    with stack_with_fake_models(run_dir, fake_openai, config_uri=str(config)) as running:
+        yield running
 
 
 def test_an_audio_run_measures_what_the_caller_felt_and_stores_the_result(
