@@ -22,9 +22,9 @@ from worker.job_loss import remove_agent
 from worker.logs import logger
 from worker.settings import WorkerEnv
 
-# Missed heartbeats before a peer counts as dead: two and a half, so one slow write (a busy
+# Missed heartbeats before a peer counts as dead: two, so one slow write (a busy
 # host, a slow table) never has a live worker's calls taken from it.
-DEAD_AFTER_INTERVALS = 2.5
+DEAD_AFTER_INTERVALS = 2.0
 # A peer dead longer than this is left alone: its calls ended or the control plane's backstops
 # (watchdog, reaper) dealt with them.
 TAKEOVER_WINDOW = timedelta(minutes=5)

@@ -193,7 +193,7 @@ class WorkerSettings(_Section):
     # Preloading the local end-of-turn model costs about 250 MB per process.
     preload_turn_detector: bool = False
     # Seconds between heartbeats; a heartbeat counts for admission 3 intervals (>= 15 s), and a
-    # worker silent for 2.5 intervals has its calls taken over by a peer.
+    # worker silent for 2 intervals has its calls taken over by a peer.
     heartbeat_interval: Annotated[float, Field(ge=1.0, le=60.0)] = 1.0
 
 
