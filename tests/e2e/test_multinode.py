@@ -138,7 +138,12 @@ def warmed(stack: LocalStack, worker: str, timeout: float = WAIT) -> None:
 async def api(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"x-api-key": cluster.stack.api_keys[0][0]}
     base = cluster.stack.api_url + API
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+    # Idle connections dropped before the server's 5 s keep-alive ends: on a starved host the
+    # client otherwise reuses one the server has just closed.
+    limits = httpx.Limits(keepalive_expiry=2)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=30, limits=limits
+    ) as client:
         yield client
 
 
