@@ -52,6 +52,7 @@ SLOTS = 4  # the repo config's max_jobs: calls per worker
 class Cluster:
     stack: LocalStack
     sip: SipServices
+    health_ports: dict[str, int]
 
     @property
     def nodes(self) -> int:
@@ -66,12 +67,25 @@ class Cluster:
         """The node a worker registered through (the balancer chose it): that node logged its id."""
         text = self.stack.log_path(worker).read_text(errors="replace")
         line = [ln for ln in text.splitlines() if "registered worker" in ln][-1]
-        worker_id = json.loads(line)["id"]
+        worker_id = json.loads(line[line.index("{") : line.rindex("}") + 1])["id"]
         for node in range(self.nodes):
             log = self.stack.log_path(self.stack.livekit_name(node)).read_text(errors="replace")
             if f'"workerID": "{worker_id}"' in log:
                 return node
         raise AssertionError(f"no node logged {worker}'s registration ({worker_id})")
+
+    async def idle(self) -> None:
+        """Waits until no worker runs a job: a call that ended frees its slot seconds later."""
+        deadline = time.monotonic() + WAIT
+        async with httpx.AsyncClient(timeout=5) as client:
+            for port in self.health_ports.values():
+                while (
+                    (await client.get(f"http://127.0.0.1:{port}/worker"))
+                    .json()
+                    .get("active_jobs", 0)
+                ):
+                    assert time.monotonic() < deadline, "the workers' jobs never ended"
+                    await asyncio.sleep(0.5)
 
     def holder(self, session_id: str) -> str:
         """The worker whose log names the session: the one running its job."""
@@ -116,13 +130,14 @@ def cluster(
             redis_address=sip.opts.redis_address,
             livekit_nodes=2,
         ) as stack:
-            stack.start_worker("worker-2", health_port=free_port())
+            ports = {"worker": stack.opts.worker_health_port, "worker-2": free_port()}
+            stack.start_worker("worker-2", health_port=ports["worker-2"])
             if find_livekit_sip() is not None:
                 # Straight to node 2, so that the phone call's room is placed there.
                 sip.start_sip(stack.livekit_urls[1])
             for name in WORKERS:
                 warmed(stack, name)
-            yield Cluster(stack=stack, sip=sip)
+            yield Cluster(stack=stack, sip=sip, health_ports=ports)
 
 
 def warmed(stack: LocalStack, worker: str, timeout: float = WAIT) -> None:
@@ -138,7 +153,12 @@ def warmed(stack: LocalStack, worker: str, timeout: float = WAIT) -> None:
 async def api(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"x-api-key": cluster.stack.api_keys[0][0]}
     base = cluster.stack.api_url + API
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+    # Idle connections dropped before the server's 5 s keep-alive ends: on a starved host the
+    # client otherwise reuses one the server has just closed.
+    limits = httpx.Limits(keepalive_expiry=2)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=30, limits=limits
+    ) as client:
         yield client
 
 
@@ -281,6 +301,7 @@ async def test_a_phone_call_into_a_room_on_the_second_node_is_answered_and_ends(
     cluster: Cluster, api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     require_phone_parts()
+    await cluster.idle()
     phones = PhoneStack(cluster.stack, cluster.sip, await cluster.inbound(), tmp_path)
     recording = tmp_path / "caller.wav"
     phone = phones.call_in(tmp_path, "caller")
@@ -335,6 +356,7 @@ async def test_a_node_killed_mid_call_its_caller_is_back_with_an_agent_and_the_o
 ) -> None:
     stack = cluster.stack
     urls = stack.livekit_urls
+    await cluster.idle()
     doomed = await join_through(api, urls[1])
     survivor = await join_through(api, urls[0])
     back: Caller | None = None
