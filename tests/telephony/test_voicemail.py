@@ -189,6 +189,9 @@ async def test_a_machine_gets_the_message_after_its_beep_and_the_session_ends_vo
     )
     assert speech_seconds(recording) >= 2.0
     assert messages_left(fake_openai) == 1, "the message, as written, once"
+    # The detector's verdict carries the greeting it heard (as an lk.pii extra): never logged.
+    for log in phone_stack.run_dir.glob("*.log"):
+        assert "reached Sam" not in log.read_text(errors="replace"), f"{log.name} logs the greeting"
 
 
 async def test_a_person_who_answers_gets_the_conversation(
