@@ -121,7 +121,11 @@ class Voicemail:
                 suppress_compatibility_warning=True,
                 detection_options={"timeout": self.settings.detection_timeout_seconds},
             ) as detector:
-                result = await detector.execute()
+                try:
+                    result = await detector.execute()
+                except RuntimeError:  # the callee hung up (or the job ended) before a verdict
+                    self.log.info("answer not screened: the call ended first")
+                    return False
             self.log.info(
                 "answer screened",
                 category=result.category.value,

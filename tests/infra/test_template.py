@@ -426,6 +426,7 @@ def test_functions_are_python312_arm64_built_by_the_makefile(template):
         "functions.background.monitor.handler",
         "functions.background.webhook_outbox.handler",
         "functions.background.agent_watchdog.handler",
+        "functions.background.analysis.handler",
     }
     for name, function in functions.items():
         assert function["Metadata"]["BuildMethod"] == "makefile", name
