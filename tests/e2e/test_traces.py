@@ -59,7 +59,7 @@ def call_spans(stack: LocalStack, jaeger: Jaeger) -> list[Span]:
 async def _one_call(stack: LocalStack, jaeger: Jaeger) -> list[Span]:
     headers = {"x-api-key": stack.api_keys[0][0]}
     async with httpx.AsyncClient(
-        base_url=stack.api_url + "/voice/realtime", headers=headers, timeout=10
+        base_url=stack.api_url + "/voice/realtime", headers=headers, timeout=30
     ) as api:
         resp = await api.post(
             "/session", json={"agent_type": "single_agent", "initial_greeting": True}

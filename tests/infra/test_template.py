@@ -32,7 +32,8 @@ FARGATE_MEMORY_FOR_CPU = {
     4096: set(range(8192, 30721, 1024)),
 }
 # Actions with no resource-level permissions, so "*" is the only possible resource.
-RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken"}
+# Actions IAM authorises on "*" only (no resource-level permissions exist for them).
+RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken", "xray:PutTraceSegments"}
 REQUIRED_SECRET_PARAMETERS = {"LiveKitApiSecretArn", "OpenAIApiKeySecretArn"}
 
 
@@ -362,6 +363,22 @@ def test_no_wildcard_resource_on_data_actions(template):
                 assert actions <= RESOURCELESS_ACTIONS, (name, actions)
             checked += 1
     assert checked > 10
+
+
+def test_calls_are_traced_to_x_ray_from_the_api_and_the_worker(template):
+    xray = {"Fn::Sub": "https://xray.${AWS::Region}.${AWS::URLSuffix}/v1/traces"}
+    api = template["Resources"]["ApiFunction"]["Properties"]
+    assert api["Tracing"] == "Active"
+    assert api["Environment"]["Variables"]["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == xray
+    (worker,) = template["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in worker["Environment"]}
+    assert env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == xray
+    exports = [
+        s
+        for n, s in iam_statements(template)
+        if n == "WorkerTaskRole" and s.get("Sid") == "TraceExport"
+    ]
+    assert [as_list(s["Action"]) for s in exports] == [["xray:PutTraceSegments"]]
 
 
 def test_task_protection_is_scoped_to_the_worker_cluster(template):
