@@ -21,7 +21,7 @@ FIRST_HEARTBEAT = "capacity reported"
 
 
 class HeartbeatWriter:
-    """Puts one heartbeat item per worker (IAM allows PutItem on the FLEET partition only)."""
+    """Puts one heartbeat item per worker (IAM allows PutItem on the FLEET partitions only)."""
 
     def __init__(self, client: Any, table: str, agent_name: str, interval: float) -> None:
         self._client = client

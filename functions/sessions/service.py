@@ -92,8 +92,14 @@ class SessionService:
 
     @translated
     def create(
-        self, user_id: str, req: NewSession, idempotency_key: str | None = None
+        self,
+        user_id: str,
+        req: NewSession,
+        idempotency_key: str | None = None,
+        account_id: str | None = None,
     ) -> CreatedSession:
+        """A new session for the key's user, within its own (or its end user's) limit and its
+        account's (`account_id`; none: the user is its own account)."""
         keyed = None if idempotency_key is None else KeyedCreate.of(user_id, idempotency_key, req)
         if keyed is not None:
             held = self._store.get_claim(user_id, keyed.key_hash, self._clock())
@@ -109,7 +115,12 @@ class SessionService:
         overrides = steps.checked_overrides(req, realtime)
         dispatch = steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides, chosen)
         record = steps.pending_record(
-            user_id, dispatch, loaded, self._clock(), end_user_id=req.end_user_id
+            user_id,
+            dispatch,
+            loaded,
+            self._clock(),
+            end_user_id=req.end_user_id,
+            account_id=account_id,
         )
         if self._admission is not None:
             self._admission.admit(realtime.admission, record.created_at, realtime.worker.agent_name)
@@ -121,6 +132,7 @@ class SessionService:
             keyed,
             token=token,
             url=self._tokens.url,
+            max_account=realtime.limits.max_sessions_per_account,
         )
         if keyed is not None and held is not None:
             return self._replay(keyed, held)
