@@ -34,8 +34,10 @@ Run = Callable[[str, int], dict[str, float]]
 
 
 @pytest.fixture
-def run_users(control_plane: ControlPlane) -> Iterator[Run]:
+def run_users(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
     """`run(prefix, n)`: n new users, one call each; the share of writes of each key value."""
+    # The counter reads each written item twice: give a request the longest budget.
+    monkeypatch.setenv("AWS_BUDGET_SECONDS", "10")
     boto3.setup_default_session()
     # The control plane's client is built after this, from the default session: it carries the hook.
     writes: KeyWrites = count_key_writes(

@@ -27,9 +27,11 @@ _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 @dataclass
 class KeyWrites:
-    """Writes per key value, as `<table or index>|<partition-key value>`."""
+    """Writes per key value, as `<table or index>|<partition-key value>`; `transactional`
+    counts the table writes made in a transaction (DynamoDB charges those twice)."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    transactional: Counter[str] = field(default_factory=Counter)
     active: bool = True
 
     def shares(self) -> dict[str, float]:
@@ -69,6 +71,7 @@ def count_key_writes(events: Any, reader: Any, table: str) -> KeyWrites:
             return
         keys = keys_of(model.name, params)
         context["key_writes"] = [(key, image(key)) for key in keys]
+        context["key_writes_in_transaction"] = model.name == "TransactWriteItems"
 
     def after(http_response: Any, context: dict[str, Any], **_: Any) -> None:
         written = context.pop("key_writes", None)
@@ -77,6 +80,8 @@ def count_key_writes(events: Any, reader: Any, table: str) -> KeyWrites:
         for key, old in written:
             new = image(key)
             writes.counts[f"table|{key['pk']['S']}"] += 1
+            if context.get("key_writes_in_transaction"):
+                writes.transactional[f"table|{key['pk']['S']}"] += 1
             for index, attr in INDEX_KEYS.items():
                 was, now = old.get(attr, {}).get("S"), new.get(attr, {}).get("S")
                 if now is not None:
