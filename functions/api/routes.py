@@ -34,7 +34,7 @@ from functions.api.schemas import (
     WebhookDeliveries,
     WebhookDeliveryPublic,
 )
-from functions.domain.errors import FleetAtCapacity, SessionLimitReached
+from functions.domain.errors import FleetAtCapacity, InvalidRequest, SessionLimitReached
 from functions.observability import metrics
 from functions.sessions.new_session import NewSession
 from functions.sessions.phone import NewCall
@@ -176,19 +176,32 @@ def list_sessions(
     return SessionPage(sessions=[SessionPublic.of(r) for r in records], next_cursor=next_cursor)
 
 
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
 @router.get("/usage", response_model=UsagePublic, responses=_ERRORS)
 def get_usage(
     caller: CurrentCaller,
     usage: Usage,
     first: Annotated[
-        date | None, Query(alias="from", description="first day (UTC), default 29 days before to")
+        str | None,
+        Query(
+            alias="from", pattern=DAY, description="first day, YYYY-MM-DD (UTC); default to - 29"
+        ),
     ] = None,
     last: Annotated[
-        date | None, Query(alias="to", description="last day (UTC), default today")
+        str | None, Query(alias="to", pattern=DAY, description="last day (UTC); default today")
     ] = None,
 ) -> UsagePublic:
     """Your account's live sessions and limit now, and its call minutes per day and agent version."""
-    return UsagePublic.of(usage.usage(caller, first, last))
+    return UsagePublic.of(usage.usage(caller, _day("from", first), _day("to", last)))
+
+
+def _day(name: str, value: str | None) -> date | None:
+    try:
+        return None if value is None else date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: '{value}' is not a day; send YYYY-MM-DD") from exc
 
 
 @router.get("/config", responses=_ERRORS)

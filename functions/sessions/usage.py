@@ -29,7 +29,11 @@ class UsageService:
         """The caller's account now, and its call time on days `first`..`last` (UTC; default
         the last 30 days up to today)."""
         last = last or self._clock().date()
-        first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+        if first is None:
+            # Clamped: a `to` in year 1 has no 29 days before it.
+            first = max(
+                date.min, last - timedelta(days=min(DEFAULT_DAYS - 1, (last - date.min).days))
+            )
         if first > last:
             raise InvalidRequest(f"from: {first} is after to ({last}); swap them")
         if (last - first).days >= MAX_DAYS:

@@ -176,6 +176,7 @@ def test_usage_has_call_minutes_per_day_and_agent_version(control_plane: Control
         ("from=2026-12-05&to=2026-12-01", "from:"),
         ("from=2024-01-01&to=2026-12-01", "366 days"),
         ("from=yesterday", "from"),
+        ("from=2026-02-31", "not a day"),
     ],
 )
 def test_a_bad_usage_range_is_422_saying_what_to_fix(
