@@ -23,9 +23,11 @@ from functions.sessions.phone import PhoneService
 from functions.sessions.reaper import Reaper
 from functions.sessions.service import SessionService, utcnow
 from functions.sessions.transcripts import CallReports
+from functions.sessions.usage import UsageService
 from functions.sessions.watchdog import AgentWatchdog
 from functions.settings import Settings, get_settings
 from functions.store.dynamo import (
+    AccountStore,
     AgentStore,
     ApiKeyStore,
     AuditStore,
@@ -60,6 +62,7 @@ class Container:
     agents: AgentService
     rollout: RolloutMonitor
     analyses: AnalysisStore
+    usage: UsageService
     watchdog: AgentWatchdog | None = None
 
     def analyst(self) -> CallAnalyst:
@@ -173,6 +176,7 @@ def build_container(settings: Settings, client: Any | None = None) -> Container:
             on_rolled_back=customer_webhooks.rolled_back,
         ),
         audit=Auditor(AuditStore(client, settings.sessions_table), store, rooms, sessions, utcnow),
+        usage=UsageService(AccountStore(client, settings.sessions_table), get_config, utcnow),
     )
 
 

@@ -10,6 +10,7 @@ scheduled jobs) nothing changes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +30,31 @@ class BudgetSpent(TimeoutError):
 class AwsBudget:
     seconds: float
     spent: float = 0.0
-    # When the AWS call in progress started (monotonic), None between calls.
-    call_started: float | None = field(default=None, repr=False)
+    # Since when (monotonic) at least one AWS call is in progress, None between calls; calls
+    # made side by side (a sharded read) spend the time they overlap once.
+    busy_since: float | None = field(default=None, repr=False)
+    in_flight: int = field(default=0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def left(self) -> float:
-        running = 0.0 if self.call_started is None else time.monotonic() - self.call_started
+        busy_since = self.busy_since
+        running = 0.0 if busy_since is None else time.monotonic() - busy_since
         return self.seconds - self.spent - running
+
+    def call_started(self) -> None:
+        with self._lock:
+            if self.in_flight == 0:
+                self.busy_since = time.monotonic()
+            self.in_flight += 1
+
+    def call_ended(self) -> None:
+        with self._lock:
+            if self.in_flight == 0:
+                return
+            self.in_flight -= 1
+            if self.in_flight == 0 and self.busy_since is not None:
+                self.spent += time.monotonic() - self.busy_since
+                self.busy_since = None
 
 
 _current: ContextVar[AwsBudget | None] = ContextVar("aws_budget", default=None)
@@ -80,11 +100,10 @@ def budgeted(client: Any) -> Any:
 def _call_started(**_: Any) -> None:
     budget = _current.get()
     if budget is not None:
-        budget.call_started = time.monotonic()
+        budget.call_started()
 
 
 def _call_ended(**_: Any) -> None:
     budget = _current.get()
-    if budget is not None and budget.call_started is not None:
-        budget.spent += time.monotonic() - budget.call_started
-        budget.call_started = None
+    if budget is not None:
+        budget.call_ended()

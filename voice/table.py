@@ -5,6 +5,7 @@ Plain typed attribute dicts, so neither plane needs the other's code.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,12 @@ from pydantic import BaseModel, ConfigDict
 
 SESSION_SK = "SESSION"
 FLEET_PK = "FLEET"
+# Partition-key values written by every session or worker (the by-state index's `STATE#…` and
+# `CLEANUP`, the heartbeats' `FLEET`) are split this many ways by a hash of the session or
+# worker id, so no key value's write rate grows with total traffic (DynamoDB serves about
+# 1,000 writes/s per key value). Readers query every shard, and the unsuffixed key too: items
+# written before the split keep it until their next state change (docs/scale.md).
+KEY_SHARDS = 16
 # Heartbeats stay readable this long after they lapse (for a post-mortem), then TTL collects them.
 HEARTBEAT_RETENTION = timedelta(hours=1)
 # A worker may read a session a moment before the webhook of the caller's join is applied:
@@ -24,6 +31,25 @@ GATE_PROJECTION = "#s, join_by"
 GATE_NAMES = {"#s": "status"}
 # What the worker reads of an inbound call's session: the agent version the webhook chose.
 SESSION_VERSION_PROJECTION = "agent_version"
+
+
+def shard_of(item_id: str) -> int:
+    """The stable shard of a session or worker id: the same id always lands on the same key."""
+    return int(hashlib.sha256(item_id.encode("utf-8")).hexdigest()[:8], 16) % KEY_SHARDS
+
+
+def sharded(prefix: str, item_id: str) -> str:
+    """The partition-key value `prefix` takes for `item_id`, e.g. `STATE#active#07`."""
+    return f"{prefix}#{shard_of(item_id):02d}"
+
+
+def every_shard(prefix: str) -> list[str]:
+    """Every value `prefix` is written under: each shard, then the unsharded key older items hold."""
+    return [f"{prefix}#{n:02d}" for n in range(KEY_SHARDS)] + [prefix]
+
+
+def fleet_pk(worker_id: str) -> str:
+    return sharded(FLEET_PK, worker_id)
 
 
 def session_key(session_id: str) -> dict[str, Any]:
@@ -86,7 +112,7 @@ class Heartbeat(BaseModel):
 
     def to_item(self) -> dict[str, Any]:
         return {
-            "pk": {"S": FLEET_PK},
+            "pk": {"S": fleet_pk(self.worker_id)},
             "sk": {"S": f"WORKER#{self.worker_id}"},
             "type": {"S": "heartbeat"},
             "worker_id": {"S": self.worker_id},

@@ -51,7 +51,7 @@ def agent_rooms(jobs: Iterable[Any]) -> tuple[HeartbeatRoom, ...]:
 
 
 class HeartbeatWriter:
-    """Puts one heartbeat item per worker (IAM allows PutItem on the FLEET partition only)."""
+    """Puts one heartbeat item per worker (IAM allows PutItem on the FLEET partitions only)."""
 
     def __init__(
         self, client: Any, table: str, agent_name: str, interval: float, min_valid: float = 0.0

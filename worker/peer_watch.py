@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from voice.table import FLEET_PK, Heartbeat
+from voice.table import FLEET_PK, Heartbeat, every_shard
 from worker.heartbeat import UNREGISTERED
 from worker.job_loss import remove_agent
 from worker.logs import logger
@@ -31,18 +32,25 @@ TAKEOVER_WINDOW = timedelta(minutes=5)
 
 
 class FleetTable:
-    """The FLEET partition as the worker sees it: read every heartbeat, claim a dead peer's."""
+    """The FLEET partitions as the worker sees them: read every heartbeat, claim a dead peer's."""
 
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
         self._table = table
+        # The shards' reads run side by side (boto3 clients are thread-safe).
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="peer-watch")
 
     def heartbeats(self) -> list[Heartbeat]:
+        """Every worker's heartbeat: each FLEET shard is read, side by side."""
+        shards = list(self._pool.map(self._shard, every_shard(FLEET_PK)))
+        return [beat for shard in shards for beat in shard]
+
+    def _shard(self, pk: str) -> list[Heartbeat]:
         beats: list[Heartbeat] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": FLEET_PK}},
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
         }
         while True:
             page = self._client.query(**kwargs)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from functions.api.deps import (
+    CurrentCaller,
     CurrentUser,
     CustomerEvents,
     LiveKitEvents,
     Phone,
     Reports,
     Sessions,
+    Usage,
 )
 from functions.api.schemas import (
     CallCreate,
@@ -27,11 +29,12 @@ from functions.api.schemas import (
     SessionPage,
     SessionPublic,
     TranscriptPublic,
+    UsagePublic,
     WebhookAck,
     WebhookDeliveries,
     WebhookDeliveryPublic,
 )
-from functions.domain.errors import FleetAtCapacity, SessionLimitReached
+from functions.domain.errors import FleetAtCapacity, InvalidRequest, SessionLimitReached
 from functions.observability import metrics
 from functions.sessions.new_session import NewSession
 from functions.sessions.phone import NewCall
@@ -60,7 +63,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
 )
 def create_session(
-    user: CurrentUser,
+    caller: CurrentCaller,
     sessions: Sessions,
     response: Response,
     body: Annotated[SessionCreate | None, Body()] = None,
@@ -72,7 +75,9 @@ def create_session(
     # No body at all means "all defaults from the config", like an empty JSON object.
     request = body or SessionCreate()
     try:
-        created = sessions.create(user, NewSession(**request.model_dump()), idempotency_key)
+        created = sessions.create(
+            caller.user_id, NewSession(**request.model_dump()), idempotency_key, caller.account_id
+        )
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise
@@ -96,7 +101,7 @@ def create_session(
     responses=_ERRORS | {502: {"model": ErrorBody}},
 )
 async def place_call(
-    user: CurrentUser,
+    caller: CurrentCaller,
     phone: Phone,
     body: CallCreate,
     response: Response,
@@ -106,7 +111,9 @@ async def place_call(
     ] = None,
 ) -> CallCreated:
     try:
-        rec, replayed = await phone.call(user, NewCall(**body.model_dump()), idempotency_key)
+        rec, replayed = await phone.call(
+            caller.user_id, NewCall(**body.model_dump()), idempotency_key, caller.account_id
+        )
     except SessionLimitReached:
         metrics.add_metric(name="SessionLimitRejected", unit="Count", value=1)
         raise
@@ -167,6 +174,34 @@ def list_sessions(
 ) -> SessionPage:
     records, next_cursor = sessions.list(user, limit, cursor)
     return SessionPage(sessions=[SessionPublic.of(r) for r in records], next_cursor=next_cursor)
+
+
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+@router.get("/usage", response_model=UsagePublic, responses=_ERRORS)
+def get_usage(
+    caller: CurrentCaller,
+    usage: Usage,
+    first: Annotated[
+        str | None,
+        Query(
+            alias="from", pattern=DAY, description="first day, YYYY-MM-DD (UTC); default to - 29"
+        ),
+    ] = None,
+    last: Annotated[
+        str | None, Query(alias="to", pattern=DAY, description="last day (UTC); default today")
+    ] = None,
+) -> UsagePublic:
+    """Your account's live sessions and limit now, and its call minutes per day and agent version."""
+    return UsagePublic.of(usage.usage(caller, _day("from", first), _day("to", last)))
+
+
+def _day(name: str, value: str | None) -> date | None:
+    try:
+        return None if value is None else date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: '{value}' is not a day; send YYYY-MM-DD") from exc
 
 
 @router.get("/config", responses=_ERRORS)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.domain.analysis import SessionAnalysis
-from functions.domain.models import SessionRecord, SessionStatus
+from functions.domain.models import AccountUsage, SessionRecord, SessionStatus
 from voice.config import ConfigStatus
 from voice.config.schema import AgentType
 
@@ -19,7 +19,10 @@ AgentIdField = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 EndUserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 AGENT_ID_DOC = "an agent of yours (POST /agents); without it, the config file's agent serves"
 AGENT_VERSION_DOC = "run this version of agent_id; without it, the agent's traffic split picks"
-END_USER_DOC = "your own opaque id of the person on the call; keeps them on one agent version"
+END_USER_DOC = (
+    "your own opaque id of the person on the call: keeps them on one agent version, and counts "
+    "the session against their own limit (max_sessions_per_user) instead of your key's"
+)
 VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 VariableValue = Annotated[str, StringConstraints(max_length=500)]
 
@@ -264,6 +267,81 @@ class CallCreate(CallChoices):
     agent_id: AgentIdField | None = Field(default=None, description=AGENT_ID_DOC)
     agent_version: int | None = Field(default=None, ge=1, description=AGENT_VERSION_DOC)
     end_user_id: EndUserId | None = Field(default=None, description=END_USER_DOC)
+
+
+class UsageTotal(BaseModel):
+    calls: int = Field(description="calls that ended (a caller had joined)")
+    minutes: float = Field(description="from each caller's join to the call's end, summed")
+
+
+class UsageDay(UsageTotal):
+    day: date = Field(description="UTC; a call counts on the day it ended")
+
+
+class UsageVersion(UsageTotal):
+    agent_id: str | None = Field(description="null: the config file's agent")
+    agent_version: int | None
+
+
+class UsageDayVersion(UsageVersion):
+    day: date
+
+
+class UsagePublic(BaseModel):
+    account_id: str
+    live_sessions: int = Field(description="live (pending or active) sessions of the account now")
+    limit: int = Field(description="the account's limit of live sessions (429 past it)")
+    end_user_limit: int = Field(
+        description="live sessions one end_user_id (or a key naming none) may hold"
+    )
+    from_day: date = Field(alias="from")
+    to_day: date = Field(alias="to")
+    days: list[UsageDay] = Field(description="per day, oldest first; days without calls left out")
+    versions: list[UsageVersion] = Field(description="per agent version over the whole range")
+    rows: list[UsageDayVersion] = Field(description="per day and agent version")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    @classmethod
+    def of(cls, usage: AccountUsage) -> UsagePublic:
+        days: dict[date, list[float]] = {}
+        versions: dict[tuple[str | None, int | None], list[float]] = {}
+        rows = []
+        for r in sorted(usage.rows, key=lambda r: (r.day, r.agent_id or "", r.agent_version or 0)):
+            day = date.fromisoformat(r.day)
+            for total in (
+                days.setdefault(day, [0, 0.0]),
+                versions.setdefault((r.agent_id, r.agent_version), [0, 0.0]),
+            ):
+                total[0] += r.calls
+                total[1] += r.seconds
+            rows.append(
+                UsageDayVersion(
+                    day=day,
+                    agent_id=r.agent_id,
+                    agent_version=r.agent_version,
+                    calls=r.calls,
+                    minutes=_minutes(r.seconds),
+                )
+            )
+        return cls(
+            account_id=usage.account_id,
+            live_sessions=usage.live_sessions,
+            limit=usage.limit,
+            end_user_limit=usage.end_user_limit,
+            from_day=usage.first_day,
+            to_day=usage.last_day,
+            days=[UsageDay(day=d, calls=int(c), minutes=_minutes(s)) for d, (c, s) in days.items()],
+            versions=[
+                UsageVersion(agent_id=a, agent_version=v, calls=int(c), minutes=_minutes(s))
+                for (a, v), (c, s) in versions.items()
+            ],
+            rows=rows,
+        )
+
+
+def _minutes(seconds: float) -> float:
+    return round(seconds / 60.0, 2)
 
 
 class CallCreated(BaseModel):

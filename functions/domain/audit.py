@@ -1,4 +1,4 @@
-"""What the invariant check reads and reports: per-user counters, findings, the report."""
+"""What the invariant check reads and reports: live-session counters, findings, the report."""
 
 from __future__ import annotations
 
@@ -7,19 +7,22 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from functions.domain.models import CounterRef
 
-class UserCounter(BaseModel):
-    """A user's live-session counter as stored; `updated_at` is when a create last counted a session."""
+
+class LimitCounter(BaseModel):
+    """A live-session counter (a user's, an end user's or an account's) as stored;
+    `updated_at` is when a create last counted a session."""
 
     model_config = ConfigDict(frozen=True)
 
-    user_id: str
+    ref: CounterRef
     live: int
     updated_at: datetime | None = None
 
 
 class FindingKind(StrEnum):
-    COUNTER_MISMATCH = "counter_mismatch"  # a user's counter differs from their live sessions
+    COUNTER_MISMATCH = "counter_mismatch"  # a counter differs from the live sessions it counts
     LIVE_WITHOUT_ROOM = "live_without_room"  # live past the join window, LiveKit has no room
     ROOM_WITHOUT_SESSION = "room_without_session"  # a room whose session is unknown or final
 
@@ -28,7 +31,7 @@ class Finding(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: FindingKind
-    subject: str  # the user id, session id or room name it is about
+    subject: str  # the counter (a user id alone for a user's), session id or room name
     detail: str
     repaired: bool = False
 

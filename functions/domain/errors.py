@@ -29,7 +29,15 @@ class InvalidRequest(DomainError, status_code=422, code="validation_error"):
 
 
 class SessionLimitReached(DomainError, status_code=429, code="session_limit_reached"):
-    """The caller already has as many live sessions as allowed."""
+    """The caller (its API key) already has as many live sessions as allowed."""
+
+
+class EndUserLimitReached(SessionLimitReached, status_code=429, code="end_user_limit_reached"):
+    """The end user named in the create already has as many live sessions as allowed."""
+
+
+class AccountLimitReached(SessionLimitReached, status_code=429, code="account_limit_reached"):
+    """The caller's account already holds as many live sessions as its limit allows."""
 
 
 class IdempotencyKeyReused(DomainError, status_code=422, code="idempotency_key_reused"):

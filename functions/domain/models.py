@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,35 @@ class Backlog(StrEnum):
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class LimitKind(StrEnum):
+    """Which live-session limit a counter enforces."""
+
+    USER = "user"  # an API key's sessions that name no end user (max_sessions_per_user)
+    END_USER = "end_user"  # one end user of an account (max_sessions_per_user)
+    ACCOUNT = "account"  # everything an account holds (max_sessions_per_account or its own)
+
+
+class CounterRef(_Record):
+    """One live-session counter: its kind and whose it is (`<account>/<end user>` for an end user)."""
+
+    kind: LimitKind
+    owner: str
+
+    @property
+    def subject(self) -> str:
+        """How a report names it; a user's counter by the user id alone, as before accounts."""
+        if self.kind is LimitKind.USER:
+            return self.owner
+        return f"{self.kind.value.replace('_', ' ')} {self.owner}"
+
+
+class Caller(_Record):
+    """Who an API key speaks for: its user, and the account the user belongs to."""
+
+    user_id: str
+    account_id: str
 
 
 class CallOverrides(_Record):
@@ -86,6 +115,22 @@ class SessionRecord(_Record):
     agent_version: int | None = None
     # The customer's own id of the person on the call (opaque), when the create gave one.
     end_user_id: str | None = None
+    # The account whose limit it counts against; None on sessions created before accounts.
+    account_id: str | None = None
+
+    @property
+    def counters(self) -> tuple[CounterRef, ...]:
+        """The live-session counters it holds a place in while live, its own limit's first.
+
+        Sessions from before accounts held the key's user counter alone, end user or not."""
+        if self.account_id is None:
+            return (CounterRef(kind=LimitKind.USER, owner=self.user_id),)
+        own = (
+            CounterRef(kind=LimitKind.END_USER, owner=f"{self.account_id}/{self.end_user_id}")
+            if self.end_user_id is not None
+            else CounterRef(kind=LimitKind.USER, owner=self.user_id)
+        )
+        return (own, CounterRef(kind=LimitKind.ACCOUNT, owner=self.account_id))
 
     @property
     def gate(self) -> SessionGate:
@@ -118,6 +163,34 @@ class ApiKeyRecord(_Record):
     user_id: str
     created_at: datetime
     revoked: bool = False
+    # None on keys made before accounts: such a key's user is its own account.
+    account_id: str | None = None
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(user_id=self.user_id, account_id=self.account_id or self.user_id)
+
+
+class UsageRow(_Record):
+    """Call time of one account on one day (UTC, the day calls ended) with one agent version."""
+
+    day: str
+    agent_id: str | None = None
+    agent_version: int | None = None
+    calls: int
+    seconds: float
+
+
+class AccountUsage(_Record):
+    """An account now (live sessions, limits) and its call time over a range of days."""
+
+    account_id: str
+    live_sessions: int
+    limit: int
+    end_user_limit: int
+    first_day: date
+    last_day: date
+    rows: list[UsageRow]
 
 
 class JoinTokenRequest(_Record):

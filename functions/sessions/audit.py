@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from functions.domain.audit import AuditReport, Finding, FindingKind, UserCounter
-from functions.domain.models import SessionRecord, SessionStatus
+from functions.domain.audit import AuditReport, Finding, FindingKind, LimitCounter
+from functions.domain.models import CounterRef, LimitKind, SessionRecord, SessionStatus
 from functions.sessions.ports import AuditStorage, Rooms, SessionStorage
 from functions.sessions.reaper import CLOCK_SKEW
 from functions.sessions.service import Clock, SessionService
@@ -53,7 +53,7 @@ class Auditor:
         now = self._clock()
         # Rooms first: a session created after this read cannot look like it lost its room.
         rooms = await self._sessions.live_rooms()
-        counters = {c.user_id: c for c in self._audit.counters()}
+        counters = {c.ref: c for c in self._audit.counters()}
         live = list(self._audit.live_sessions())
         findings = self._check_counters(counters, live, now, repair)
         if rooms is not None:
@@ -70,7 +70,7 @@ class Auditor:
             findings += [await self._check_room(name, now, repair) for name in sorted(rooms)]
         return AuditReport(
             checked_at=now,
-            users=len(counters),
+            users=sum(ref.kind is LimitKind.USER for ref in counters),
             live_sessions=len(live),
             rooms=None if rooms is None else len(rooms),
             findings=[f for f in findings if f is not None],
@@ -78,33 +78,34 @@ class Auditor:
 
     def _check_counters(
         self,
-        counters: dict[str, UserCounter],
+        counters: dict[CounterRef, LimitCounter],
         live: list[SessionRecord],
         now: datetime,
         repair: bool,
     ) -> list[Finding | None]:
-        by_user: dict[str, int] = defaultdict(int)
+        held: dict[CounterRef, int] = defaultdict(int)
         for rec in live:
-            by_user[rec.user_id] += 1
+            for ref in rec.counters:
+                held[ref] += 1
         out: list[Finding | None] = []
-        for user in sorted(set(counters) | set(by_user)):
-            seen = counters[user].live if user in counters else 0
-            if seen != by_user[user]:
-                out.append(self._recheck_counter(user, now, repair))
+        for ref in sorted(set(counters) | set(held), key=lambda r: (r.kind, r.owner)):
+            seen = counters[ref].live if ref in counters else 0
+            if seen != held[ref]:
+                out.append(self._recheck_counter(ref, now, repair))
         return out
 
-    def _recheck_counter(self, user: str, now: datetime, repair: bool) -> Finding | None:
-        """Reads the user's counter and sessions again, consistently, before calling it a fault."""
-        counter = self._audit.counter(user)
+    def _recheck_counter(self, ref: CounterRef, now: datetime, repair: bool) -> Finding | None:
+        """Reads the counter and its sessions again, consistently, before calling it a fault."""
+        counter = self._audit.counter(ref)
         seen = counter.live if counter else 0
         actual = sum(
             1
             for rec in self._audit.live_sessions()
-            if rec.user_id == user
+            if ref in rec.counters
             and (fresh := self._store.get(rec.session_id, now)) is not None
             and fresh.status.is_live
         )
-        if self._audit.counter(user) != counter or seen == actual:
+        if self._audit.counter(ref) != counter or seen == actual:
             return None  # it moved while we looked, or the index had lagged: not a fault
         settled = (
             counter is None
@@ -115,12 +116,15 @@ class Auditor:
             repair
             and counter is not None
             and (actual > seen or settled)
-            and self._audit.set_counter(user, seen, actual, now)
+            and self._audit.set_counter(ref, seen, actual, now)
+        )
+        whose = (
+            "the user" if ref.kind is LimitKind.USER else f"the {ref.kind.value.replace('_', ' ')}"
         )
         return Finding(
             kind=FindingKind.COUNTER_MISMATCH,
-            subject=user,
-            detail=f"counter says {seen} live, the user has {actual} live session(s)"
+            subject=ref.subject,
+            detail=f"counter says {seen} live, {whose} has {actual} live session(s)"
             + (f"; set to {actual}" if repaired else ""),
             repaired=repaired,
         )

@@ -91,6 +91,7 @@ def create_claimed(
     *,
     token: str = "",
     url: str = "",
+    max_account: int | None = None,
 ) -> IdempotencyClaim | None:
     """Writes the session (and the key's claim, if any) in one transaction.
 
@@ -99,7 +100,7 @@ def create_claimed(
     """
     claim = None if keyed is None else keyed.claim(rec, token, url)
     try:
-        return store.create(rec, max_live, claim)
+        return store.create(rec, max_live, claim, max_account=max_account)
     except Contended as exc:
         if keyed is None:
             raise

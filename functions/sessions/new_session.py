@@ -147,7 +147,10 @@ def pending_record(
     loaded: LoadedConfig,
     now: datetime,
     end_user_id: str | None = None,
+    account_id: str | None = None,
 ) -> SessionRecord:
+    """A new session, pending its caller; counted against `account_id` (default: the user's
+    own account) and, with `end_user_id`, against that end user instead of the key's user."""
     limits = loaded.config.voice.realtime.limits
     token_expires_at = now + timedelta(hours=limits.token_ttl_hours)
     return SessionRecord(
@@ -176,6 +179,7 @@ def pending_record(
         agent_id=dispatch.agent_id,
         agent_version=dispatch.agent_version,
         end_user_id=end_user_id,
+        account_id=account_id or user_id,
     )
 
 

@@ -111,7 +111,11 @@ class PhoneService:
 
     @translated
     async def call(
-        self, user_id: str, req: NewCall, idempotency_key: str | None = None
+        self,
+        user_id: str,
+        req: NewCall,
+        idempotency_key: str | None = None,
+        account_id: str | None = None,
     ) -> tuple[SessionRecord, bool]:
         """Places an outbound call as a new session (limits apply); it starts `dialing`.
 
@@ -158,7 +162,9 @@ class PhoneService:
             )
         )
         now = self.clock()
-        rec = steps.pending_record(user_id, dispatch, loaded, now, req.end_user_id).model_copy(
+        rec = steps.pending_record(
+            user_id, dispatch, loaded, now, req.end_user_id, account_id
+        ).model_copy(
             update={
                 "phone": dispatch.phone,
                 # Unanswered and unheard of past this, the reaper expires it (lost webhooks).
@@ -170,7 +176,13 @@ class PhoneService:
         # A call takes a worker's job slot as a web session does: no free slot, no dialling.
         self.sessions.admit(realtime, now)
         # A call has no join token: its claim keeps the session id alone.
-        held = create_claimed(self.store, rec, realtime.limits.max_sessions_per_user, keyed)
+        held = create_claimed(
+            self.store,
+            rec,
+            realtime.limits.max_sessions_per_user,
+            keyed,
+            max_account=realtime.limits.max_sessions_per_account,
+        )
         if keyed is not None and held is not None:
             return self._replay(keyed, held), True
         dial = DialRequest(
@@ -264,7 +276,12 @@ class PhoneService:
             update={"room_name": ev.room_name, "phone": leg}
         )
         try:
-            self.store.create(rec, realtime.limits.max_sessions_per_user)
+            # The number's user is its own account: numbers are configured per user.
+            self.store.create(
+                rec,
+                realtime.limits.max_sessions_per_user,
+                max_account=realtime.limits.max_sessions_per_account,
+            )
         except Conflict:
             return EventOutcome(session_id, "unchanged")  # a replayed webhook
         except LimitExceeded:

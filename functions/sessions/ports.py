@@ -16,16 +16,18 @@ from functions.domain.agents import (
     ChosenVersion,
     EvalResult,
 )
-from functions.domain.audit import UserCounter
+from functions.domain.audit import LimitCounter
 from functions.domain.events import AgentCheck, EventOutcome, OutboxMessage, Participant, RoomEvent
 from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
+    CounterRef,
     DialRequest,
     IdempotencyClaim,
     JoinTokenRequest,
     SessionEnd,
     SessionRecord,
+    UsageRow,
     WebhookDelivery,
 )
 from voice.report import SessionReport
@@ -34,7 +36,12 @@ from voice.table import Heartbeat
 
 class SessionStorage(Protocol):
     def create(
-        self, rec: SessionRecord, max_live: int, claim: IdempotencyClaim | None = None
+        self,
+        rec: SessionRecord,
+        max_live: int,
+        claim: IdempotencyClaim | None = None,
+        *,
+        max_account: int | None = None,
     ) -> IdempotencyClaim | None: ...
     def get_claim(self, user_id: str, key_hash: str, now: datetime) -> IdempotencyClaim | None: ...
     def get(self, session_id: str, now: datetime) -> SessionRecord | None: ...
@@ -66,10 +73,17 @@ class AgentCheckQueue(Protocol):
 
 
 class AuditStorage(Protocol):
-    def counters(self) -> list[UserCounter]: ...
-    def counter(self, user_id: str) -> UserCounter | None: ...
+    def counters(self) -> list[LimitCounter]: ...
+    def counter(self, ref: CounterRef) -> LimitCounter | None: ...
     def live_sessions(self) -> Iterator[SessionRecord]: ...
-    def set_counter(self, user_id: str, seen: int, live: int, now: datetime) -> bool: ...
+    def set_counter(self, ref: CounterRef, seen: int, live: int, now: datetime) -> bool: ...
+
+
+class AccountStorage(Protocol):
+    def limit(self, account_id: str, default: int) -> int: ...
+    def live(self, account_id: str) -> int: ...
+    def set_limit(self, account_id: str, limit: int | None) -> None: ...
+    def usage(self, account_id: str, first_day: str, last_day: str) -> list[UsageRow]: ...
 
 
 class ApiKeyStorage(Protocol):

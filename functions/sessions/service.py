@@ -94,8 +94,14 @@ class SessionService:
 
     @translated
     def create(
-        self, user_id: str, req: NewSession, idempotency_key: str | None = None
+        self,
+        user_id: str,
+        req: NewSession,
+        idempotency_key: str | None = None,
+        account_id: str | None = None,
     ) -> CreatedSession:
+        """A new session for the key's user, within its own (or its end user's) limit and its
+        account's (`account_id`; none: the user is its own account)."""
         keyed = None if idempotency_key is None else KeyedCreate.of(user_id, idempotency_key, req)
         if keyed is not None:
             held = self._store.get_claim(user_id, keyed.key_hash, self._clock())
@@ -113,7 +119,12 @@ class SessionService:
             steps.dispatch_for(str(uuid.uuid4()), req, realtime, metadata, overrides, chosen)
         )
         record = steps.pending_record(
-            user_id, dispatch, loaded, self._clock(), end_user_id=req.end_user_id
+            user_id,
+            dispatch,
+            loaded,
+            self._clock(),
+            end_user_id=req.end_user_id,
+            account_id=account_id,
         )
         self.admit(realtime, record.created_at)
         token = self._tokens.mint(steps.join_token_request(record, dispatch, realtime))
@@ -124,6 +135,7 @@ class SessionService:
             keyed,
             token=token,
             url=self._tokens.url,
+            max_account=realtime.limits.max_sessions_per_account,
         )
         if keyed is not None and held is not None:
             return self._replay(keyed, held)

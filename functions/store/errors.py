@@ -24,11 +24,12 @@ class Conflict(StoreError):
 
 
 class LimitExceeded(StoreError):
-    """A counter is already at its limit."""
+    """A counter is already at its limit; `kind` says which (user, end_user, account)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the counter is at its limit of {limit}")
+    def __init__(self, limit: int, kind: str = "user") -> None:
+        super().__init__(f"the {kind} counter is at its limit of {limit}")
         self.limit = limit
+        self.kind = kind
 
 
 class BadCursor(StoreError):

@@ -22,12 +22,13 @@ def dev_api_key() -> str:
 
 
 def seed_api_keys(endpoint: str, spec: str | None) -> list[tuple[str, str]]:
-    """Stores the keys from VOICE_API_KEYS (`key:user,...`), or one dev key for user `dev`."""
+    """Stores the keys from VOICE_API_KEYS (`key:user,key:user:account,...`), or one dev key for
+    user `dev`; returns the (key, user) pairs."""
     from functions.sessions.auth import ApiKeyService, parse_seed
     from functions.store.dynamo import ApiKeyStore
 
-    pairs = parse_seed(spec) if spec else [(dev_api_key(), "dev")]
+    seeds = parse_seed(spec) if spec else [(dev_api_key(), "dev", None)]
     keys = ApiKeyService(ApiKeyStore(local_client("dynamodb", endpoint), LOCAL_TABLE))
-    for key, user in pairs:
-        keys.create(user, key)
-    return pairs
+    for key, user, account in seeds:
+        keys.create(user, key, account)
+    return [(key, user) for key, user, _ in seeds]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -12,7 +13,9 @@ from moto import mock_aws
 
 from infra.template import create_sessions_table, load_template, table_create_kwargs
 from voice.agents import VERSION_PROJECTION
-from voice.table import SESSION_VERSION_PROJECTION
+from voice.table import SESSION_VERSION_PROJECTION, Heartbeat
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
 # PSS (what the job memory limit is checked against) measured by bench/worker_memory.py with
 # LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0: worker main process, forkserver, one idle job process.
@@ -590,4 +593,12 @@ def test_the_worker_may_only_read_session_gates_and_versions_and_write_and_read_
     beat = by_sid["CapacityHeartbeat"]
     # Its own heartbeat, and its peers' (read, and claimed once when a peer falls silent).
     assert sorted(beat["Action"]) == ["dynamodb:PutItem", "dynamodb:Query"]
-    assert beat["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == ["FLEET"]
+    keys = beat["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert keys == ["FLEET", "FLEET#*"]
+    assert (
+        Heartbeat(
+            worker_id="w1", agent_name="a", free_slots=1, total_slots=1, at=NOW, valid_until=NOW
+        )
+        .to_item()["pk"]["S"]
+        .startswith("FLEET#")
+    )

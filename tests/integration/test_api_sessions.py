@@ -13,6 +13,7 @@ from functions.settings import DEV_LIVEKIT_SECRET as LK_SECRET
 from tests.support.control_plane import ControlPlane
 from tests.support.lambda_events import invoke
 from voice.report import SessionReport, TurnLatency, Usage, report_key
+from voice.table import sharded
 
 BASE = "/voice/realtime"
 
@@ -160,7 +161,8 @@ def test_delete_with_livekit_unreachable_still_ends_and_queues_room_deletion(
         Key={"pk": {"S": f"SESSION#{sid}"}, "sk": {"S": "SESSION"}},
     )["Item"]
     assert item["room_delete_pending"] == {"BOOL": True}
-    assert item["gsi2pk"] == {"S": "CLEANUP"}
+    # In the room-deletion backlog, under its shard of the by-state index's key.
+    assert item["gsi2pk"] == {"S": sharded("CLEANUP", sid)}
 
 
 def test_list_sessions_is_newest_first_and_paginated(control_plane: ControlPlane) -> None:

@@ -26,8 +26,8 @@ def report_capacity(
 
 def withdraw(dynamodb: Any, table: str, worker_id: str = "test-fleet") -> None:
     """Removes a worker's heartbeat, as if it had never reported in."""
-    from voice.table import FLEET_PK
+    from voice.table import fleet_pk
 
     dynamodb.delete_item(
-        TableName=table, Key={"pk": {"S": FLEET_PK}, "sk": {"S": f"WORKER#{worker_id}"}}
+        TableName=table, Key={"pk": {"S": fleet_pk(worker_id)}, "sk": {"S": f"WORKER#{worker_id}"}}
     )

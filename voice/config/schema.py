@@ -174,6 +174,19 @@ class LimitSettings(_Section):
     # Seconds a new session has for its caller to join; then it expires and its token no longer
     # brings an agent. The token itself lives token_ttl_hours (reconnects in a live call).
     join_timeout: Annotated[int, Field(ge=1, le=86400)] = 120
+    # Live sessions an account may hold across all its keys and end users; one account can
+    # be given its own (`python -m functions.keys account-limit`).
+    max_sessions_per_account: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+
+    @model_validator(mode="after")
+    def _account_holds_a_user(self) -> LimitSettings:
+        if self.max_sessions_per_account < self.max_sessions_per_user:
+            raise ValueError(
+                "max_sessions_per_account must be >= max_sessions_per_user (a key without "
+                f"end users would meet the account's limit first; got "
+                f"{self.max_sessions_per_account} < {self.max_sessions_per_user})"
+            )
+        return self
 
 
 class WorkerSettings(_Section):

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from functions.domain.models import SessionStatus
-from functions.store.dynamo.guard import query_pages
-from functions.store.dynamo.items import BY_STATE_INDEX, iso, state_pk
-from voice.table import FLEET_PK, Heartbeat
+from functions.store.dynamo.guard import per_shard, query_pages
+from functions.store.dynamo.items import BY_STATE_INDEX, iso, state_pks
+from voice.table import FLEET_PK, Heartbeat, every_shard
 
 
 class FleetStore:
-    """Reads the heartbeats workers write (one partition) and counts unjoined sessions."""
+    """Reads the heartbeats workers write (every FLEET shard) and counts unjoined sessions."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -20,32 +20,32 @@ class FleetStore:
 
     def heartbeats(self, now: datetime) -> list[Heartbeat]:
         """Every heartbeat still valid at `now` (TTL deletes lapsed ones only days later)."""
-        beats = [
-            Heartbeat.from_item(item)
-            for page in query_pages(
+
+        def read(pk: str) -> list[Heartbeat]:
+            pages = query_pages(
                 self._client,
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": FLEET_PK}},
+                ExpressionAttributeValues={":pk": {"S": pk}},
                 ConsistentRead=True,
             )
-            for item in page.get("Items", [])
-        ]
+            return [Heartbeat.from_item(item) for page in pages for item in page.get("Items", [])]
+
+        beats = [b for shard in per_shard(read, every_shard(FLEET_PK)) for b in shard]
         return [b for b in beats if b.valid_until > now]
 
     def count_unjoined(self, now: datetime) -> int:
         """Pending sessions still inside their join window: each will take a slot on joining."""
-        return sum(
-            page.get("Count", 0)
-            for page in query_pages(
+
+        def count(pk: str) -> int:
+            pages = query_pages(
                 self._client,
                 TableName=self._table,
                 IndexName=BY_STATE_INDEX,
                 KeyConditionExpression="gsi2pk = :pk AND gsi2sk > :now",
-                ExpressionAttributeValues={
-                    ":pk": {"S": state_pk(SessionStatus.PENDING)},
-                    ":now": {"S": iso(now)},
-                },
+                ExpressionAttributeValues={":pk": {"S": pk}, ":now": {"S": iso(now)}},
                 Select="COUNT",
             )
-        )
+            return sum(page.get("Count", 0) for page in pages)
+
+        return sum(per_shard(count, state_pks(SessionStatus.PENDING)))

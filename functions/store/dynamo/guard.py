@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.store.errors import Conflict, Contended, StoreUnavailable
 from voice.aws_budget import BudgetSpent
+
+T = TypeVar("T")
+# Reads of a sharded key go out side by side: one round trip's latency, not one per shard.
+_shard_reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="shard-read")
 
 
 @contextmanager
@@ -62,6 +68,12 @@ def query_pages(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         if "LastEvaluatedKey" not in resp:
             return
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def per_shard(read: Callable[[str], T], keys: list[str]) -> list[T]:
+    """`read(key)` for every key, in parallel, each in the caller's context (its AWS budget)."""
+    futures = [_shard_reads.submit(contextvars.copy_context().run, read, key) for key in keys]
+    return [f.result() for f in futures]
 
 
 def _failed_conditions(exc: ClientError) -> list[bool] | None:

@@ -15,11 +15,14 @@ from functions.domain.models import (
     ApiKeyRecord,
     Backlog,
     CallOverrides,
+    CounterRef,
+    LimitKind,
     SessionRecord,
     SessionStatus,
+    UsageRow,
 )
 from functions.store.errors import BadCursor
-from voice.table import session_key
+from voice.table import every_shard, session_key, sharded
 
 __all__ = ["session_key"]  # defined in voice.table: the worker reads sessions by the same key
 
@@ -42,33 +45,89 @@ def ttl_after(at: datetime) -> int:
     return int((at + RETENTION).timestamp())
 
 
+LIMIT_SK = "LIMIT"
+# A counter's partition-key prefix by kind; a user's is the one from before accounts.
+_COUNTER_PREFIX = {
+    LimitKind.USER: "USER#",
+    LimitKind.END_USER: "ENDUSER#",
+    LimitKind.ACCOUNT: "ACCOUNT#",
+}
+
+
 def counter_key(user_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "LIMIT"}}
+    return limit_key(CounterRef(kind=LimitKind.USER, owner=user_id))
+
+
+def limit_key(ref: CounterRef) -> dict[str, Any]:
+    return {"pk": {"S": _COUNTER_PREFIX[ref.kind] + ref.owner}, "sk": {"S": LIMIT_SK}}
+
+
+def counter_ref(pk: str) -> CounterRef | None:
+    """The counter a `LIMIT` item's key names; None for a key no counter has."""
+    for kind, prefix in _COUNTER_PREFIX.items():
+        if pk.startswith(prefix):
+            return CounterRef(kind=kind, owner=pk.removeprefix(prefix))
+    return None
+
+
+def usage_pk(account_id: str) -> str:
+    return f"USAGE#{account_id}"
+
+
+def usage_key(account_id: str, day: str, agent_id: str | None, version: int | None) -> dict:
+    """One account's call time on one day with one agent version (`-#0`: the config's agent)."""
+    return {
+        "pk": {"S": usage_pk(account_id)},
+        "sk": {"S": f"{day}#{agent_id or '-'}#{version or 0}"},
+    }
+
+
+def usage_row(item: dict[str, Any]) -> UsageRow:
+    data = deserialize(item)
+    version = data.get("agent_version")
+    return UsageRow(
+        day=str(data["day"]),
+        agent_id=data.get("agent_id"),
+        agent_version=None if version is None else int(version),
+        calls=int(data.get("calls", 0)),
+        seconds=float(data.get("seconds", 0)),
+    )
 
 
 def api_key_key(key_hash: str) -> dict[str, Any]:
     return {"pk": {"S": f"APIKEY#{key_hash}"}, "sk": {"S": "APIKEY"}}
 
 
-def state_pk(status: SessionStatus) -> str:
-    return f"STATE#{status.value}"
+def state_pk(status: SessionStatus, session_id: str) -> str:
+    """The session's by-state partition in a status: `STATE#<status>#<shard>`."""
+    return sharded(f"STATE#{status.value}", session_id)
 
 
-def by_state_query(table: str, status: SessionStatus) -> dict[str, Any]:
-    """Query arguments for every session in one status (the by-state index)."""
+def cleanup_pk(session_id: str) -> str:
+    """The session's by-state partition while its room is still to be deleted."""
+    return sharded(CLEANUP_STATE, session_id)
+
+
+def state_pks(status: SessionStatus) -> list[str]:
+    """Every by-state partition of one status (each shard, and the pre-shard key)."""
+    return every_shard(f"STATE#{status.value}")
+
+
+def by_state_query(table: str, pk: str) -> dict[str, Any]:
+    """Query arguments for every session under one by-state partition-key value."""
     return {
         "TableName": table,
         "IndexName": BY_STATE_INDEX,
         "KeyConditionExpression": "gsi2pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": state_pk(status)}},
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
     }
 
 
-def backlog_pk(backlog: Backlog) -> str:
-    """The by-state partition holding a backlog: live statuses by name, rooms still to delete."""
+def backlog_pks(backlog: Backlog) -> list[str]:
+    """The by-state partitions holding a backlog: live statuses by name, rooms still to delete."""
     if backlog is Backlog.ROOM_DELETE:
-        return CLEANUP_STATE
-    return state_pk(SessionStatus(backlog.value))
+        return every_shard(CLEANUP_STATE)
+    return state_pks(SessionStatus(backlog.value))
 
 
 def serialize(values: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +158,7 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
         "redispatch_count": rec.redispatch_count,
         "gsi1pk": f"USER#{rec.user_id}",
         "gsi1sk": f"{iso(rec.created_at)}#{rec.session_id}",
-        "gsi2pk": state_pk(rec.status),
+        "gsi2pk": state_pk(rec.status, rec.session_id),
         # A pending session is due (for the reaper) at the end of its join window.
         "gsi2sk": iso(rec.join_by or rec.token_expires_at),
         "ttl": ttl_after(rec.token_expires_at),
@@ -112,7 +171,7 @@ def session_item(rec: SessionRecord) -> dict[str, Any]:
         values["overrides_json"] = rec.overrides.model_dump_json(exclude_defaults=True)
     if rec.phone is not None:
         values["phone_json"] = rec.phone.model_dump_json()
-    for optional in ("agent_id", "agent_version", "end_user_id"):
+    for optional in ("agent_id", "agent_version", "end_user_id", "account_id"):
         if getattr(rec, optional) is not None:
             values[optional] = getattr(rec, optional)
     return serialize(values)
@@ -146,6 +205,7 @@ def api_key_item(rec: ApiKeyRecord) -> dict[str, Any]:
             "gsi1pk": API_KEYS_PK,
             "gsi1sk": f"{rec.key_id}",
         }
+        | ({} if rec.account_id is None else {"account_id": rec.account_id})
     )
 
 

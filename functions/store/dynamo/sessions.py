@@ -1,39 +1,44 @@
-"""Sessions and per-user live-session counters; every state change is a conditional write."""
+"""Sessions, live-session counters and usage counters; every state change is a conditional write."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from functions.domain.models import (
     LIVE_STATUSES,
     Backlog,
+    CounterRef,
     IdempotencyClaim,
+    LimitKind,
     SessionEnd,
     SessionRecord,
     SessionStatus,
 )
-from functions.store.dynamo.guard import applied, dynamo_errors, query_pages, transact
+from functions.store.dynamo.accounts import AccountStore
+from functions.store.dynamo.guard import applied, dynamo_errors, per_shard, query_pages, transact
 from functions.store.dynamo.idempotency import claim_key, claim_put, claim_record
 from functions.store.dynamo.items import (
     BY_STATE_INDEX,
     BY_USER_INDEX,
-    CLEANUP_STATE,
-    backlog_pk,
+    backlog_pks,
     by_state_query,
-    counter_key,
+    cleanup_pk,
     decode_cursor,
     encode_cursor,
     expired_by_ttl,
     iso,
+    limit_key,
     serialize,
     session_item,
     session_key,
     session_record,
     state_pk,
+    state_pks,
     ttl_after,
+    usage_key,
 )
 from functions.store.errors import Conflict, Contended, LimitExceeded
 
@@ -42,39 +47,45 @@ _LIVE = {":pending": SessionStatus.PENDING.value, ":active": SessionStatus.ACTIV
 
 
 class SessionStore:
-    """Sessions and per-user live-session counters in the one table from template.yaml."""
+    """Sessions, their live-session counters and usage counters in the one table from template.yaml."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
+        self._accounts = AccountStore(client, table_name)
 
     # -- create -------------------------------------------------------------------------------
 
     def create(
-        self, rec: SessionRecord, max_live: int, claim: IdempotencyClaim | None = None
+        self,
+        rec: SessionRecord,
+        max_live: int,
+        claim: IdempotencyClaim | None = None,
+        *,
+        max_account: int | None = None,
     ) -> IdempotencyClaim | None:
-        """Writes a new session and counts it against the user's limit, atomically.
+        """Writes a new session and counts it against its limits, atomically.
 
+        `max_live` bounds its own counter (the key's user, or the end user it names),
+        `max_account` its account's (an account's own limit, stored on its counter, wins).
         With a `claim`, the same transaction takes its `Idempotency-Key`: when another create
         holds the key already, nothing is written and that create's claim is returned.
-        Raises `LimitExceeded` when the user already has `max_live` live sessions, and
-        `Contended` when a racing create holds the items and its claim cannot be read yet.
+        Raises `LimitExceeded` naming the limit hit, and `Contended` when a racing create holds
+        the items and its claim cannot be read yet.
         """
-        count_in = {
-            "TableName": self._table,
-            "Key": counter_key(rec.user_id),
-            "UpdateExpression": "SET live = if_not_exists(live, :zero) + :one, updated_at = :now",
-            "ConditionExpression": "attribute_not_exists(live) OR live < :max",
-            "ExpressionAttributeValues": serialize(
-                {":zero": 0, ":one": 1, ":max": max_live, ":now": iso(rec.created_at)}
-            ),
-        }
+        counters = rec.counters
+        if rec.account_id is not None and max_account is None:
+            raise ValueError("a session with an account needs max_account")
+        items: list[dict[str, Any]] = [
+            {"Update": self._count_in(ref, rec.created_at, max_live, max_account)}
+            for ref in counters
+        ]
         put_session = {
             "TableName": self._table,
             "Item": session_item(rec),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        items: list[dict[str, Any]] = [{"Update": count_in}, {"Put": put_session}]
+        items.append({"Put": put_session})
         if claim is not None:
             items.append({"Put": claim_put(self._table, claim)})
         try:
@@ -90,9 +101,32 @@ class SessionStore:
         held = self._held(claim)
         if held is not None:
             return held
-        if failed[0]:
-            raise LimitExceeded(max_live)
+        for ref, hit in zip(counters, failed, strict=False):
+            if hit and ref.kind is LimitKind.ACCOUNT:
+                limit = self._accounts.limit(ref.owner, max_account or 0)
+                raise LimitExceeded(limit, ref.kind)
+            if hit:
+                raise LimitExceeded(max_live, ref.kind)
         raise Conflict(failed)
+
+    def _count_in(
+        self, ref: CounterRef, at: datetime, max_live: int, max_account: int | None
+    ) -> dict[str, Any]:
+        """One more live session on a counter, unless it is at its limit."""
+        condition = "attribute_not_exists(live) OR live < :max"
+        if ref.kind is LimitKind.ACCOUNT:
+            max_live = max_account or 0
+            # An account's own limit sits on its counter (set with its live count).
+            condition = f"(attribute_not_exists(max_live) AND ({condition})) OR live < max_live"
+        return {
+            "TableName": self._table,
+            "Key": limit_key(ref),
+            "UpdateExpression": "SET live = if_not_exists(live, :zero) + :one, updated_at = :now",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(
+                {":zero": 0, ":one": 1, ":max": max_live, ":now": iso(at)}
+            ),
+        }
 
     def _held(self, claim: IdempotencyClaim | None) -> IdempotencyClaim | None:
         """Whoever holds the key a failed create tried to take."""
@@ -165,31 +199,36 @@ class SessionStore:
     def backlog(
         self, backlog: Backlog, before: datetime | None = None, limit: int = 100
     ) -> Iterator[SessionRecord]:
-        """Up to `limit` sessions of a backlog, optionally only those due `before` a time."""
+        """Up to `limit` sessions of a backlog, the most overdue first across its shards,
+        optionally only those due `before` a time."""
         condition = "gsi2pk = :pk"
-        values: dict[str, Any] = {":pk": {"S": backlog_pk(backlog)}}
+        values: dict[str, Any] = {}
         if before is not None:
             condition += " AND gsi2sk < :before"
             values[":before"] = {"S": iso(before)}
-        with dynamo_errors():
-            resp = self._client.query(
-                TableName=self._table,
-                IndexName=BY_STATE_INDEX,
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                Limit=limit,
-            )
-        for item in resp.get("Items", []):
+
+        def read(pk: str) -> list[dict[str, Any]]:
+            with dynamo_errors():
+                resp = self._client.query(
+                    TableName=self._table,
+                    IndexName=BY_STATE_INDEX,
+                    KeyConditionExpression=condition,
+                    ExpressionAttributeValues=values | {":pk": {"S": pk}},
+                    Limit=limit,
+                )
+            return resp.get("Items", [])
+
+        items = [item for shard in per_shard(read, backlog_pks(backlog)) for item in shard]
+        items.sort(key=lambda item: item.get("gsi2sk", {}).get("S", ""))
+        for item in items[:limit]:
             yield session_record(item)
 
     def count_live(self) -> int:
-        return sum(
-            page.get("Count", 0)
-            for status in LIVE_STATUSES
-            for page in query_pages(
-                self._client, **by_state_query(self._table, status), Select="COUNT"
-            )
-        )
+        def count(pk: str) -> int:
+            pages = query_pages(self._client, **by_state_query(self._table, pk), Select="COUNT")
+            return sum(page.get("Count", 0) for page in pages)
+
+        return sum(per_shard(count, [pk for status in LIVE_STATUSES for pk in state_pks(status)]))
 
     # -- transitions --------------------------------------------------------------------------
 
@@ -205,7 +244,7 @@ class SessionStore:
             | {
                 ":joined": iso(joined_at),
                 ":exp": iso(expires_at),
-                ":gpk": state_pk(SessionStatus.ACTIVE),
+                ":gpk": state_pk(SessionStatus.ACTIVE, session_id),
                 ":ttl": ttl_after(expires_at),
             },
         )
@@ -229,22 +268,55 @@ class SessionStore:
         )
 
     def finish(self, rec: SessionRecord, end: SessionEnd) -> bool:
-        """Live -> terminal and gives back its place in the user's limit in one transaction; False if already done."""
+        """Live -> terminal, giving back its place in each of its limits and adding its call
+        time to its account's usage, in one transaction; False if already done."""
         end_session = self._end_update(rec, end)
-        count_out = {
-            "TableName": self._table,
-            "Key": counter_key(rec.user_id),
-            "UpdateExpression": "SET live = live - :one",
-            "ConditionExpression": "live > :zero",
-            "ExpressionAttributeValues": serialize({":one": 1, ":zero": 0}),
+        counts_out = [
+            {
+                "TableName": self._table,
+                "Key": limit_key(ref),
+                "UpdateExpression": "SET live = live - :one",
+                "ConditionExpression": "live > :zero",
+                "ExpressionAttributeValues": serialize({":one": 1, ":zero": 0}),
+            }
+            for ref in rec.counters
+        ]
+        usage = self._usage_add(rec, end)
+        while True:
+            items = [{"Update": u} for u in (end_session, *counts_out, *usage)]
+            failed = transact(self._client, items)
+            if not failed:
+                return True
+            if failed[0]:
+                return False
+            # A counter already at zero: end the session anyway, never below zero.
+            counts_out = [c for c, hit in zip(counts_out, failed[1:], strict=False) if not hit]
+
+    def _usage_add(self, rec: SessionRecord, end: SessionEnd) -> list[dict[str, Any]]:
+        """Its call time on its account's usage counter for the day it ended (joined calls)."""
+        if rec.joined_at is None:
+            return []
+        day = end.at.astimezone(UTC).date().isoformat()
+        seconds = max(0.0, (end.at - rec.joined_at).total_seconds())
+        values: dict[str, Any] = {
+            ":sec": Decimal(str(round(seconds, 3))),
+            ":one": 1,
+            ":day": day,
         }
-        failed = transact(self._client, [{"Update": end_session}, {"Update": count_out}])
-        if not failed:
-            return True
-        if failed[0]:
-            return False
-        # The counter is already at zero: end the session anyway, never below zero.
-        return applied(lambda: self._client.update_item(**end_session))
+        update = "ADD #sec :sec, calls :one SET #day = :day"
+        if rec.agent_id is not None:
+            update += ", agent_id = :agent, agent_version = :version"
+            values |= {":agent": rec.agent_id, ":version": rec.agent_version or 0}
+        account = rec.account_id or rec.user_id
+        return [
+            {
+                "TableName": self._table,
+                "Key": usage_key(account, day, rec.agent_id, rec.agent_version),
+                "UpdateExpression": update,
+                "ExpressionAttributeNames": {"#sec": "seconds", "#day": "day"},
+                "ExpressionAttributeValues": serialize(values),
+            }
+        ]
 
     def _end_update(self, rec: SessionRecord, end: SessionEnd) -> dict[str, Any]:
         duration = max(0.0, (end.at - rec.joined_at).total_seconds()) if rec.joined_at else 0.0
@@ -261,7 +333,7 @@ class SessionStore:
         )
         if end.room_delete_pending:
             update += ", room_delete_pending = :true, gsi2pk = :cleanup, gsi2sk = :at"
-            values |= {":true": True, ":cleanup": CLEANUP_STATE}
+            values |= {":true": True, ":cleanup": cleanup_pk(rec.session_id)}
         else:
             update += " REMOVE gsi2pk, gsi2sk"
         return {
@@ -286,7 +358,7 @@ class SessionStore:
             session_id,
             "SET room_delete_pending = :true, gsi2pk = :cleanup, gsi2sk = :at",
             "NOT #s IN (:pending, :active)",
-            _LIVE | {":true": True, ":cleanup": CLEANUP_STATE, ":at": iso(at)},
+            _LIVE | {":true": True, ":cleanup": cleanup_pk(session_id), ":at": iso(at)},
         )
 
     def _conditional_update(
