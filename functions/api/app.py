@@ -32,9 +32,11 @@ def create_app() -> FastAPI:
     app.include_router(agent_routes.router)
     app.include_router(playground.router)
     install_error_handlers(app)
+    # The last added runs first. The create's span sits inside the AWS budget: finding out
+    # whether to trace may refresh the config from S3, which must not outlast the budget.
+    app.add_middleware(TraceCreates)
     app.add_middleware(AwsDeadline, seconds=get_settings().aws_budget_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
-    app.add_middleware(TraceCreates)  # outermost: the span covers the whole create
     return app
 
 

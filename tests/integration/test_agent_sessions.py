@@ -142,7 +142,7 @@ def test_a_phone_call_records_the_version_its_number_lands_on(control_plane: Con
 @pytest.fixture
 def roomy_config(control_plane: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The config file with room for many live sessions of one API user."""
-    limits = {"limits": {"max_sessions_per_user": 200}}
+    limits = {"limits": {"max_sessions_per_user": 200, "max_sessions_per_account": 200}}
     monkeypatch.setenv("VOICE_CONFIG_URI", str(config_with(tmp_path / "voice.yaml", limits)))
     reset_control_plane()
     return control_plane

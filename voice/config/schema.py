@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -177,6 +177,17 @@ class LimitSettings(_Section):
     # Live sessions an account may hold across all its keys and end users; one account can
     # be given its own (`python -m functions.keys account-limit`).
     max_sessions_per_account: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+
+    @model_validator(mode="before")
+    @classmethod
+    def _account_default_holds_a_user(cls, data: Any) -> Any:
+        # A config written before accounts existed (no account limit) keeps working whatever
+        # its per-user limit: the default account limit is never below it.
+        if isinstance(data, dict) and "max_sessions_per_account" not in data:
+            user = data.get("max_sessions_per_user", 3)
+            if isinstance(user, int) and user > 100:
+                return {**data, "max_sessions_per_account": user}
+        return data
 
     @model_validator(mode="after")
     def _account_holds_a_user(self) -> LimitSettings:
