@@ -69,7 +69,7 @@ def main() -> int:
         flush=True,
     )
     try:
-        uvicorn.run("functions.api.app:app", host=host, port=port, log_level="info")
+        uvicorn.run("infra.local.lambda_asgi:app", host=host, port=port, log_level="info")
     finally:
         moto.stop()
     return 0

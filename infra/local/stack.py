@@ -282,7 +282,7 @@ class LocalStack:
             sys.executable,
             "-m",
             "uvicorn",
-            "functions.api.app:app",
+            "infra.local.lambda_asgi:app",
             "--host",
             HOST,
             "--port",

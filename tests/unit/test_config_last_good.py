@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -137,6 +140,45 @@ def test_get_in_background_mode_serves_without_touching_the_source(tmp_path: Pat
         assert cache.status().stale_since is None  # type: ignore[union-attr]
     finally:
         cache.stop()
+
+
+def in_refresh(thread: threading.Thread) -> bool:
+    """True once `thread` is inside ConfigCache.refresh (which holds the reload lock)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name == "refresh":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_reader_with_a_good_config_does_not_wait_for_a_slow_refresh(tmp_path: Path) -> None:
+    # A request must not spend its AWS budget queued behind another request's stalled reload.
+    path = tmp_path / "voice.yaml"
+    path.write_text(GOOD)
+    cache = ConfigCache(str(path), ttl=0)
+    assert limit(cache.get()) == 2
+    path.unlink()
+    os.mkfifo(path)  # opening it for reading blocks until a writer comes: a stalled source
+    reloaded: list[LoadedConfig] = []
+    slow = threading.Thread(target=lambda: reloaded.append(cache.get()), daemon=True)
+    slow.start()
+    deadline = time.monotonic() + 10
+    while not in_refresh(slow) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert in_refresh(slow), "the slow reload never started"
+    served: list[LoadedConfig] = []
+    reader = threading.Thread(target=lambda: served.append(cache.get()), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    answered_at_once = not reader.is_alive()
+    with open(path, "w") as writer:  # unblocks the reload (and a reader stuck behind it)
+        writer.write(BETTER)
+    slow.join(timeout=10)
+    reader.join(timeout=10)
+    assert answered_at_once, "a reader holding a good config waited for another thread's reload"
+    assert [limit(r) for r in served] == [2]  # the last good config
+    assert [limit(r) for r in reloaded] == [5]
 
 
 def test_the_worker_report_emits_config_load_failed_as_emf() -> None:

@@ -265,10 +265,16 @@ class ConfigCache:
         loaded = self._loaded
         if loaded is not None and (self._refresher is not None or not self._due()):
             return loaded
-        with self._refresh_lock:
+        # With a good config in hand, a reload another thread is running is not waited for: a
+        # request queued behind a stalled source would spend its own AWS budget after that wait.
+        if not self._refresh_lock.acquire(blocking=loaded is None):
+            return loaded  # type: ignore[return-value]
+        try:
             if self._loaded is None or (self._refresher is None and self._due()):
                 return self.refresh()
             return self._loaded
+        finally:
+            self._refresh_lock.release()
 
     def refresh(self) -> LoadedConfig:
         """Reloads now; a failure keeps the last good config, and raises only if there is none."""
