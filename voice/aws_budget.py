@@ -71,6 +71,22 @@ def aws_budget(seconds: float) -> Iterator[AwsBudget]:
         _current.reset(token)
 
 
+@contextmanager
+def spending() -> Iterator[None]:
+    """Inside, the request's budget runs as if an AWS call were in flight, whether or not one is:
+    for a wait on AWS work done elsewhere (reads queued for a thread pool). Outside a budget,
+    nothing happens."""
+    budget = _current.get()
+    if budget is None:
+        yield
+        return
+    budget.call_started()
+    try:
+        yield
+    finally:
+        budget.call_ended()
+
+
 def budgeted(client: Any) -> Any:
     """Makes `client` honour the current request's budget; returns it."""
     service = client.meta.service_model.service_id.hyphenize()

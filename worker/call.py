@@ -247,6 +247,9 @@ class Call:
         self._listen()
         if not await self._join():
             return
+        # A machine hears nothing before its beep, the thinking sound included: screen first.
+        if not self.resumed and self._dialing_out and await self._met_a_machine():
+            return
         await self._start_background_audio()
         await self._open()
         self._time_limit = asyncio.create_task(
@@ -308,11 +311,9 @@ class Call:
 
     async def _open(self) -> None:
         """The agent speaks first, except that a callee who says "Hello?" is answered instead,
-        an agent that resumes a conversation does not greet again, and an answering machine is
-        hung up on or left a message (telephony.voicemail)."""
+        and an agent that resumes a conversation does not greet again. (An answering machine
+        was screened before: hung up on or left a message, telephony.voicemail.)"""
         if self.resumed:
-            return
-        if self._dialing_out and await self._met_a_machine():
             return
         if self._dialing_out:
             wait = self.realtime.telephony.answer_silence_seconds

@@ -24,6 +24,10 @@ MIN_VALID_SECONDS = 15.0
 FIRST_HEARTBEAT = "capacity reported"
 
 
+# Threads the peer watch reads the FLEET shards with (worker/peer_watch.py).
+PEER_READERS = 8
+
+
 def fleet_client() -> Any:
     """The heartbeat's own DynamoDB client: one attempt with short timeouts, so a stalled table is
     handed at most one abandoned write every two seconds per worker, never a backlog of retries;
@@ -37,7 +41,9 @@ def fleet_client() -> Any:
             connect_timeout=0.5,
             read_timeout=2.0,
             retries={"total_max_attempts": 1, "mode": "standard"},
-            max_pool_connections=2,
+            # The heartbeat's write and the peer watch's eight shard readers (peer_watch.py),
+            # each with a connection kept: no connection opened and dropped every second.
+            max_pool_connections=PEER_READERS + 1,
         ),
     )
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from voice.table import FLEET_PK, Heartbeat, every_shard
-from worker.heartbeat import UNREGISTERED
+from worker.heartbeat import PEER_READERS, UNREGISTERED
 from worker.job_loss import remove_agent
 from worker.logs import logger
 from worker.settings import WorkerEnv
@@ -38,7 +38,7 @@ class FleetTable:
         self._client = client
         self._table = table
         # The shards' reads run side by side (boto3 clients are thread-safe).
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="peer-watch")
+        self._pool = ThreadPoolExecutor(max_workers=PEER_READERS, thread_name_prefix="peer-watch")
 
     def heartbeats(self) -> list[Heartbeat]:
         """Every worker's heartbeat: each FLEET shard is read, side by side."""

@@ -19,6 +19,9 @@ from functions.store.errors import StoreUnavailable
 from voice.metadata import END_REASON_ATTRIBUTE, VOICEMAIL
 from voice.rooms import PHONE_ROOM_PREFIX, session_id_from_room
 
+# What PhoneService.on_event answers when a call was answered (outbound) or admitted (inbound).
+PHONE_ANSWERED = ("answered", "activated")
+
 
 @dataclass(frozen=True)
 class LiveKitEventService:
@@ -47,6 +50,11 @@ class LiveKitEventService:
         if self.phone is not None:
             handled = await self.phone.on_event(ev, rec)
             if handled is not None:
+                # An answered phone call is watched as a joined caller is: a dispatch LiveKit
+                # dropped (no worker free at that moment) is sent again.
+                sid = handled.session_id
+                if handled.action in PHONE_ANSWERED and sid is not None and self.watchdog:
+                    self.watchdog.watch(sid)
                 return handled
         at = ev.created_at or self.clock()
         if session_id and self.guard is not None and not unclaimed_phone_room(ev, rec):

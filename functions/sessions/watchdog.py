@@ -32,7 +32,11 @@ class AgentWatchdog:
     clock: Clock
 
     def caller_joined(self, rec: SessionRecord) -> None:
-        self._schedule(AgentCheck(session_id=rec.session_id, attempt=0))
+        self.watch(rec.session_id)
+
+    def watch(self, session_id: str) -> None:
+        """Schedules the first check of a session whose caller is in (or whose phone answered)."""
+        self._schedule(AgentCheck(session_id=session_id, attempt=0))
 
     def _schedule(self, check: AgentCheck) -> None:
         settings = self.sessions.loaded_config().config.realtime.agent_watchdog

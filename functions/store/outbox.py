@@ -8,6 +8,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.domain.events import OutboxMessage
 from functions.store.errors import StoreUnavailable
+from voice.aws_budget import BudgetSpent
 
 
 class SqsOutbox:
@@ -21,10 +22,19 @@ class SqsOutbox:
             import boto3
             from botocore.config import Config
 
-            # An API request that emits must not hang on a slow queue.
-            self._client = boto3.client(
-                "sqs",
-                config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2}),
+            from voice.aws_budget import budgeted
+
+            # An API request that emits must not hang on a slow queue: short attempts, and
+            # inside a request none past its AWS budget.
+            self._client = budgeted(
+                boto3.client(
+                    "sqs",
+                    config=Config(
+                        connect_timeout=1,
+                        read_timeout=2,
+                        retries={"mode": "standard", "max_attempts": 2},
+                    ),
+                )
             )
         return self._client
 
@@ -41,7 +51,7 @@ class SqsOutbox:
             self._sqs().send_message(
                 QueueUrl=url, MessageBody=message.model_dump_json(), DelaySeconds=delay
             )
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, BudgetSpent) as exc:
             raise StoreUnavailable(
                 f"the webhook queue is unavailable ({type(exc).__name__})"
             ) from exc

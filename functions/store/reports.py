@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from functions.observability import logger
 from functions.store.errors import StoreUnavailable
+from voice.aws_budget import BudgetSpent, budgeted
 from voice.report import SessionReport, report_key
 
 
@@ -22,8 +23,20 @@ class ReportStore:
             import boto3  # deferred: only reads of ended sessions need S3
             from botocore.config import Config
 
-            # SigV4: presigned recording URLs carry an expiry S3 enforces in every region.
-            self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
+            # SigV4: presigned recording URLs carry an expiry S3 enforces in every region. Short
+            # attempts within the request's AWS budget: a stalled bucket costs a read of an
+            # ended session its usage figures, not the response.
+            self._client = budgeted(
+                boto3.client(
+                    "s3",
+                    config=Config(
+                        signature_version="s3v4",
+                        connect_timeout=1,
+                        read_timeout=2,
+                        retries={"mode": "standard", "max_attempts": 2},
+                    ),
+                )
+            )
         return self._client
 
     def report(self, session_id: str) -> SessionReport | None:
@@ -37,8 +50,11 @@ class ReportStore:
             if exc.response["Error"]["Code"] not in ("NoSuchKey", "404", "AccessDenied"):
                 logger.warning("session report unreadable", extra={"session_id": session_id})
             return None
-        except (BotoCoreError, ValidationError, ValueError):
-            logger.warning("session report unreadable", extra={"session_id": session_id})
+        except (BotoCoreError, BudgetSpent, ValidationError, ValueError) as exc:
+            logger.warning(
+                "session report unreadable",
+                extra={"session_id": session_id, "why": type(exc).__name__},
+            )
             return None
 
     def recording_url(self, key: str, ttl_seconds: int) -> str | None:

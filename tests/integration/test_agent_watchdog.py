@@ -16,7 +16,7 @@ from tests.support.caller import Caller, wait_until
 from tests.support.control_plane import ControlPlane, reset_control_plane
 from tests.support.lambda_events import LambdaContext, invoke
 from tests.support.livekit import LiveKitServer
-from tests.support.livekit_events import event_body, post_event
+from tests.support.livekit_events import event_body, post_event, sip_event_body
 
 BASE = "/voice/realtime"
 MAX_DISPATCHES = 5  # the shipped config's agent_watchdog.max_dispatches
@@ -159,3 +159,23 @@ async def test_no_agent_means_dispatch_again_then_the_session_fails_and_the_call
     async with on_livekit.api() as lk:
         rooms = await lk.room.list_rooms(api.ListRoomsRequest(names=[s["room_name"]]))
     assert not rooms.rooms
+
+
+def test_an_answered_phone_call_is_watched_as_a_joined_caller_is(
+    control_plane: ControlPlane, queue: str
+) -> None:
+    # LiveKit drops a phone room's dispatch when no worker is free at that moment: the call
+    # needs the same check as a web caller, or the callee hears silence until the time limit.
+    from voice.rooms import session_id_from_room
+
+    room = "phone-_+15550123_Wd01Cx"
+    attributes = {
+        "sip.trunkPhoneNumber": "+15550100",  # the repo config's inbound number
+        "sip.phoneNumber": "+15550123",
+        "sip.callStatus": "active",
+    }
+    joined = sip_event_body("participant_joined", room, attributes)
+    assert post_event(joined).body["action"] == "activated"
+    assert post_event(joined).body["action"] == "unchanged"
+    assert delayed(queue) == 1
+    assert next_check(queue) == {"session_id": session_id_from_room(room), "attempt": 0}

@@ -5,6 +5,7 @@ emulator or a hung network path does."""
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -102,3 +103,53 @@ def test_a_config_refresh_from_a_stalled_s3_stops_at_the_requests_budget(
         load_config("s3://voice-config/voice.yaml")
     took = time.monotonic() - started
     assert took <= 1.5, f"the refresh took {took:.2f} s of a 1 s budget"
+
+
+def test_requests_side_by_side_in_one_process_each_answer_within_their_budget(
+    stalling_table: tuple[StallingProxy, str],
+) -> None:
+    # As the local API serves several requests in one process: their sharded reads share one
+    # pool of threads, and a read queued behind another request's stalled reads spends budget.
+    proxy, key = stalling_table
+    headers = {"x-api-key": key, "content-type": "application/json"}
+    assert invoke("POST", f"{BASE}/session", headers=headers, json={}).status == 201
+    proxy.freeze()
+    took: list[float] = []
+    statuses: list[int] = []
+
+    def create() -> None:
+        started = time.monotonic()
+        r = invoke("POST", f"{BASE}/session", headers=headers, json={})
+        took.append(time.monotonic() - started)
+        statuses.append(r.status)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    proxy.thaw()
+    assert statuses == [503] * 4, statuses
+    assert max(took) <= STALLED_RESPONSE_BOUND_S, sorted(took)
+    print("TOOK", sorted(took))
+
+
+def test_a_report_read_from_a_stalled_s3_stops_at_the_requests_budget(
+    stalling_table: tuple[StallingProxy, str],
+) -> None:
+    # An ended session's usage comes from its report in S3: a stalled bucket costs the read its
+    # usage figures (None), not the response, and not more than the request's budget.
+    from functions.store.reports import ReportStore
+    from voice.aws_budget import aws_budget
+
+    proxy, _ = stalling_table
+    boto3.client("s3").create_bucket(Bucket="reports")
+    reports = ReportStore("reports")
+    assert reports.usage("no-such-session") is None  # answered: no report yet
+    proxy.freeze()
+    started = time.monotonic()
+    with aws_budget(1.0):
+        assert reports.usage("no-such-session") is None
+    took = time.monotonic() - started
+    proxy.thaw()
+    assert took <= 1.5, f"the report read took {took:.2f} s of a 1 s budget"

@@ -60,6 +60,7 @@ class Phone:
         rtp_port: int,
         mode: str,
         record: Path | None = None,
+        record_mix: Path | None = None,
         play: Path | None = None,
         call: str | None = None,
         codec: str | None = None,
@@ -82,7 +83,12 @@ class Phone:
             "--pj-log",
             str(run_dir / f"{name}.pjsip.log"),
         ]
-        for flag, value in (("--record", record), ("--play", play), ("--call", call)):
+        for flag, value in (
+            ("--record", record),
+            ("--record-mix", record_mix),
+            ("--play", play),
+            ("--call", call),
+        ):
             if value is not None:
                 cmd += [flag, str(value)]
         if codec:
@@ -241,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
                     codec = self.getStreamInfo(media.index).codecName
                     if recorder is not None:
                         self.audio.startTransmit(recorder)
+                    if mix_recorder is not None:  # same tick as `recorder`: one timeline
+                        self.audio.startTransmit(mix_recorder)
                     emit("media", codec=codec)
                     if args.play:
                         play(args.play)
@@ -266,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
         player = Player()
         player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(call.audio)
+        if mix_recorder is not None:
+            player.startTransmit(mix_recorder)
         players.append(player)
 
     ep = pj.Endpoint()
@@ -306,6 +316,10 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         recorder = pj.AudioMediaRecorder()
         recorder.createRecorder(args.record)
+    mix_recorder: pj.AudioMediaRecorder | None = None
+    if args.record_mix:
+        mix_recorder = pj.AudioMediaRecorder()
+        mix_recorder.createRecorder(args.record_mix)
 
     commands: queue.Queue[dict[str, Any]] = queue.Queue()
     threading.Thread(target=_commands, args=(sys.stdin, commands), daemon=True).start()
@@ -344,6 +358,8 @@ def run(args: argparse.Namespace) -> int:
         ep.libHandleEvents(10)
     # The recorder writes its WAV header when it is destroyed.
     players.clear()
+    if mix_recorder is not None:
+        del mix_recorder
     if recorder is not None:
         del recorder
         emit("recorded", path=args.record)
@@ -361,6 +377,10 @@ def main() -> None:
     parser.add_argument("--call", help="SIP URI to call in call mode")
     parser.add_argument("--play", help="WAV to play into the call once media is up")
     parser.add_argument("--record", help="WAV to record what the phone hears")
+    parser.add_argument(
+        "--record-mix",
+        help="WAV of what the phone hears and plays, on the same timeline as --record",
+    )
     parser.add_argument("--codec", help="only this codec, e.g. PCMU/8000")
     parser.add_argument("--reject-code", type=int, default=486)
     parser.add_argument("--pj-log", help="pjsip's own log file")

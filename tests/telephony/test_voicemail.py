@@ -24,7 +24,13 @@ from tests.support.fake_openai import (
     espeak_samples,
     to_wav,
 )
-from tests.support.phone import Phone, first_speech_at, speech_seconds, wait_until_heard
+from tests.support.phone import (
+    Phone,
+    first_speech_at,
+    recording,
+    speech_seconds,
+    wait_until_heard,
+)
 from tests.support.phone_stack import PhoneStack, phone_stack_with_fake_models
 from tests.support.stack import API, log_tail, poll_session
 from tests.support.tools import missing_tool
@@ -79,19 +85,45 @@ def spoken(text: str) -> np.ndarray:
     return samples
 
 
-def machine_wav(path: Path) -> float:
-    """The answering machine's side: its greeting, a short pause, a 1 kHz beep; returns where the
-    beep ends (seconds from the start)."""
-    pause = np.zeros(int(0.4 * RATE), dtype=np.int16)
+BEEP_HZ = 1000.0
+# Between the greeting and the beep: long enough that an agent speaking at the greeting's end
+# (not waiting for the beep) would be heard before the beep.
+PAUSE_BEFORE_BEEP_S = 1.5
+
+
+def machine_wav(path: Path) -> None:
+    """The answering machine's side: its greeting, a pause, a 0.6 s beep at 1 kHz."""
+    pause = np.zeros(int(PAUSE_BEFORE_BEEP_S * RATE), dtype=np.int16)
     t = np.arange(int(0.6 * RATE)) / RATE
-    beep = (9000 * np.sin(2 * math.pi * 1000 * t)).astype(np.int16)
-    samples = np.concatenate([spoken(MACHINE_GREETING), pause, beep])
-    path.write_bytes(to_wav(samples, RATE))
-    return samples.size / RATE
+    beep = (9000 * np.sin(2 * math.pi * BEEP_HZ * t)).astype(np.int16)
+    path.write_bytes(to_wav(np.concatenate([spoken(MACHINE_GREETING), pause, beep]), RATE))
+
+
+def beep_ends_at(mix: Path) -> float:
+    """Where the machine's beep ends in the phone's mix recording (seconds), found as the longest
+    run of 20 ms windows whose energy sits at the beep's frequency."""
+    samples, rate = recording(mix)
+    window = int(rate * 0.02)
+    count = samples.size // window
+    frames = samples[: count * window].astype(np.float64).reshape(count, window)
+    power = np.abs(np.fft.rfft(frames * np.hanning(window), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(window, 1 / rate)
+    near = (freqs > BEEP_HZ - 100) & (freqs < BEEP_HZ + 100)
+    share = power[:, near].sum(axis=1) / np.maximum(power.sum(axis=1), 1e-9)
+    loud = np.sqrt(np.mean(frames**2, axis=1)) > 1000
+    tone = (share > 0.8) & loud
+    best_end, best_len, run = 0, 0, 0
+    for i, is_tone in enumerate(tone):
+        run = run + 1 if is_tone else 0
+        if run > best_len:
+            best_end, best_len = i + 1, run
+    assert best_len * 0.02 >= 0.3, "no beep in the phone's recording of what it played"
+    return best_end * 0.02
 
 
 def answering_phone(tmp_path: Path, name: str) -> tuple[Phone, str]:
-    """A phone that answers, recording what it hears; the test tells it what to play."""
+    """A phone that answers, recording what it hears (and, on the same timeline, what it hears
+    and plays mixed); the test tells it what to play."""
     port = free_port()
     phone = Phone.start(
         tmp_path,
@@ -100,19 +132,19 @@ def answering_phone(tmp_path: Path, name: str) -> tuple[Phone, str]:
         rtp_port=free_port(),
         mode="answer",
         record=tmp_path / f"{name}.wav",
+        record_mix=tmp_path / f"{name}-mix.wav",
     )
     return phone, f"sip:{name}@127.0.0.1:{port}"
 
 
 async def speak_once_the_agent_listens(
     phone: Phone, lk: api.LiveKitAPI, room: str, says: Path
-) -> float:
+) -> None:
     """Plays `says` once the agent's audio is up in the room (it listens from then on; on a
     loaded machine its job may start seconds after the answer, and a greeting played before that
-    is lost). Returns how far into the phone's recording the playing started."""
+    is lost)."""
     phone.wait_for("media", WAIT)
-    media_at = time.monotonic()
-    deadline = media_at + WAIT
+    deadline = time.monotonic() + WAIT
     while True:
         people = (
             await lk.room.list_participants(api.ListParticipantsRequest(room=room))
@@ -121,9 +153,7 @@ async def speak_once_the_agent_listens(
             break
         assert time.monotonic() < deadline, "the agent never published its audio"
         await asyncio.sleep(0.1)
-    started = time.monotonic() - media_at
     phone.send("play", path=str(says))
-    return started
 
 
 def answers(fake_openai: FakeOpenAIServer) -> int:
@@ -156,16 +186,14 @@ async def test_a_machine_gets_the_message_after_its_beep_and_the_session_ends_vo
     tmp_path: Path,
 ) -> None:
     fake_openai.fake.transcript = MACHINE_GREETING
-    beep_ends = machine_wav(tmp_path / "machine-says.wav")
+    machine_wav(tmp_path / "machine-says.wav")
     phone, uri = answering_phone(tmp_path, "machine")
     try:
         resp = await dev_api.post("/call", json={"to": uri})
         assert resp.status_code == 201, resp.text
         session_id, room = resp.json()["session_id"], resp.json()["room_name"]
         phone.wait_for("incoming", WAIT)
-        played_at = await speak_once_the_agent_listens(
-            phone, lk, room, tmp_path / "machine-says.wav"
-        )
+        await speak_once_the_agent_listens(phone, lk, room, tmp_path / "machine-says.wav")
         # The agent hangs up once the message is left: the machine sees the call end.
         phone.wait_for("disconnected", 2 * WAIT)
         phone.send("quit")
@@ -178,16 +206,17 @@ async def test_a_machine_gets_the_message_after_its_beep_and_the_session_ends_vo
         fake_openai.fake.transcript = QUESTION
     assert (done["status"], done["end_reason"]) == ("ended", "voicemail"), done
 
-    recording = tmp_path / "machine.wav"
-    # Nothing before the beep (the agent did not greet the machine), the message after it. The
-    # beep's place in the recording is measured from the test's side: half a second of slack.
-    beep_at = played_at + beep_ends
-    first = first_speech_at(recording)
+    heard = tmp_path / "machine.wav"
+    # Nothing before the beep (the agent did not greet the machine), the message after it. Both
+    # recordings start on the same tick of the phone's audio clock: the beep's end in the mix is
+    # where it ended in what the phone heard (one 20 ms window of slack).
+    beep_at = beep_ends_at(tmp_path / "machine-mix.wav")
+    first = first_speech_at(heard)
     assert first is not None, "the machine recorded no message"
-    assert first >= beep_at - 0.5, (
-        f"the agent spoke {first:.2f} s in, before the beep at {beep_at:.2f} s"
+    assert first >= beep_at - 0.02, (
+        f"the agent spoke {first:.2f} s in, before the beep ended at {beep_at:.2f} s"
     )
-    assert speech_seconds(recording) >= 2.0
+    assert speech_seconds(heard) >= 2.0
     assert messages_left(fake_openai) == 1, "the message, as written, once"
     # The detector's verdict carries the greeting it heard (as an lk.pii extra): never logged.
     for log in phone_stack.run_dir.glob("*.log"):

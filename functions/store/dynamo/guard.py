@@ -11,11 +11,12 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.store.errors import Conflict, Contended, StoreUnavailable
-from voice.aws_budget import BudgetSpent
+from voice.aws_budget import BudgetSpent, spending
+from voice.table import every_shard
 
 T = TypeVar("T")
 # Reads of a sharded key go out side by side: one round trip's latency, not one per shard.
-_shard_reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="shard-read")
+_shard_reads = ThreadPoolExecutor(max_workers=len(every_shard("")), thread_name_prefix="shard-read")
 
 
 @contextmanager
@@ -71,9 +72,13 @@ def query_pages(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
 
 
 def per_shard(read: Callable[[str], T], keys: list[str]) -> list[T]:
-    """`read(key)` for every key, in parallel, each in the caller's context (its AWS budget)."""
-    futures = [_shard_reads.submit(contextvars.copy_context().run, read, key) for key in keys]
-    return [f.result() for f in futures]
+    """`read(key)` for every key, in parallel, each in the caller's context (its AWS budget).
+
+    The request's budget runs from the first submit to the last answer: time its reads wait for
+    a free thread (behind other requests' reads, where one process serves several) counts."""
+    with spending():
+        futures = [_shard_reads.submit(contextvars.copy_context().run, read, key) for key in keys]
+        return [f.result() for f in futures]
 
 
 def _failed_conditions(exc: ClientError) -> list[bool] | None:
