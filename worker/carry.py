@@ -8,7 +8,6 @@ chat context and does not greet again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import ssl
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice.privacy import redact
 from worker.logs import logger
+from worker.tasks import stop_task
 
 # The room-metadata key; other keys of a JSON object there are kept as they are.
 CARRY_KEY = "voice.carry"
@@ -117,11 +117,8 @@ class CarryWriter:
             self._task = asyncio.create_task(self._run(), name="carry_writer")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         connector = aiohttp.TCPConnector(ssl=self._ssl_context) if self._ssl_context else None

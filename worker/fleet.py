@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Sized
@@ -14,6 +13,7 @@ import aiohttp
 
 from worker.emf import EmfEmitter
 from worker.logs import logger
+from worker.tasks import stop_task
 
 
 class TaskProtection:
@@ -113,11 +113,8 @@ class FleetMonitor:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="fleet_monitor")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._protected:
             await self._set_protection(False)
 

@@ -4,7 +4,6 @@ agents are in (a peer takes those calls over when the heartbeats stop), in the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Iterable, Sized
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any, Protocol
 from voice.table import Heartbeat, HeartbeatRoom
 from worker.emf import EmfEmitter
 from worker.logs import logger
+from worker.tasks import stop_task
 
 UNREGISTERED = "unregistered"
 # A heartbeat counts this many intervals: one lost write does not make the worker vanish.
@@ -139,11 +139,8 @@ class CapacityReporter:
         asyncio.get_running_loop().create_task(self.beat(), name="heartbeat_registered")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.beat(final=True)
 
     @property

@@ -11,7 +11,6 @@ control plane's agent watchdog and reaper stay the backstop when this does not h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from worker.heartbeat import PEER_READERS, UNREGISTERED
 from worker.job_loss import remove_agent
 from worker.logs import logger
 from worker.settings import WorkerEnv
+from worker.tasks import stop_task
 
 # Missed heartbeats before a peer counts as dead: two, so one slow write (a busy
 # host, a slow table) never has a live worker's calls taken from it.
@@ -129,11 +129,8 @@ class PeerWatch:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="peer_watch")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
