@@ -36,6 +36,7 @@ from worker.emf import EmfEmitter
 from worker.gate import SessionGateReader, start_check
 from worker.jobs import plan_call
 from worker.logs import configure_logging, logger
+from worker.one_agent import DUPLICATE_AGENT, OneAgent
 from worker.phone import SIP_KIND, callee_spoke_within, forward_dtmf, wait_until_answered
 from worker.pipeline import (
     build_session,
@@ -241,6 +242,7 @@ class Call:
         self.resumed: list[Turn] = []
         # The phone an outbound call rang, once it answered.
         self._callee: rtc.RemoteParticipant | None = None
+        self._one_agent: OneAgent | None = None
 
     async def run(self) -> None:
         """Returns once the call is under way; the job's shutdown callbacks finish it."""
@@ -274,6 +276,9 @@ class Call:
             "joined room", agent_type=self.dispatch.agent_type, profile=self.dispatch.voice_profile
         )
         self._carry_conversation()
+        self._one_agent = OneAgent(self.ctx, self.log, conversing=bool(self.resumed))
+        self.session.on("conversation_item_added", self._one_agent.on_item_added)
+        self._one_agent.start()
         if self._dialing_out:
             # Nothing is published before the callee answers: the control plane takes the
             # agent's first track as its cue to look at the call's status.
@@ -372,6 +377,8 @@ class Call:
     async def _write_report(self, reason: str) -> None:
         if self._time_limit is not None:
             self._time_limit.cancel()
+        if reason == DUPLICATE_AGENT:
+            return  # the agent that stays writes the call's report
         report = self.recorder.build_report(self.session, end_reason=reason)
         report.transcript = await self._kept_transcript(report.transcript)
         if self.recording:

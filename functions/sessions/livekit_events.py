@@ -111,6 +111,9 @@ class LiveKitEventService:
         if participants is not None and not callers:
             # The caller is gone too: the room closes and room_finished ends the session.
             return EventOutcome(rec.session_id, "unchanged")
+        if any(p.is_agent for p in participants or []):
+            # Another agent serves the call (one of two left it: worker/one_agent.py).
+            return EventOutcome(rec.session_id, "agent_still_present")
         action = await self.sessions.recover_agent(rec, at, "agent_lost")
         return EventOutcome(rec.session_id, action)
 
