@@ -398,6 +398,12 @@ async def test_a_node_killed_mid_call_its_caller_is_back_with_an_agent_and_the_o
         await answered(survivor.caller)
         assert survivor.caller.room.connection_state == rtc.ConnectionState.CONN_CONNECTED
         assert len(survivor.caller.agents_joined) == 1 and not survivor.caller.agents_left
+        # One agent per call: of an old agent resumed and a new one dispatched, one leaves.
+        await wait_until(
+            lambda: len(back.agents_joined) - len(back.agents_left) == 1,
+            WAIT,
+            "one agent left in the room",
+        )
         for session_id in (doomed.session_id, survivor.session_id):
             body = (await api.get(f"/session/{session_id}")).json()
             assert body["status"] == "active", body
