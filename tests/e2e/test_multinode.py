@@ -394,10 +394,14 @@ async def test_a_node_killed_mid_call_its_caller_is_back_with_an_agent_and_the_o
             back.agents_joined,
         )
         assert cluster.node_of(doomed.room) == 0
-        # The caller whose room is on the surviving node talks on with the same agent.
+        # The caller whose room is on the surviving node talks on, connected all along. Its
+        # agent goes on too, unless the agent's own signalling went through the dead node (the
+        # balancer chose it): LiveKit then drops that agent and the control plane sends another
+        # (docs/deploying.md); either way one agent serves the call.
         await answered(survivor.caller)
         assert survivor.caller.room.connection_state == rtc.ConnectionState.CONN_CONNECTED
-        assert len(survivor.caller.agents_joined) == 1 and not survivor.caller.agents_left
+        assert len(survivor.caller.agents_joined) - len(survivor.caller.agents_left) == 1
+        print("[multinode] the surviving call's agents:", survivor.caller.agents_joined)
         # One agent per call: of an old agent resumed and a new one dispatched, one leaves.
         await wait_until(
             lambda: len(back.agents_joined) - len(back.agents_left) == 1,

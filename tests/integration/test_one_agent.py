@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from livekit import api, rtc
 
-from tests.support.dispatch import AGENT_NAME, agent_in_room
+from tests.support.dispatch import agent_in_room
 from tests.support.livekit import LiveKitServer
-from tests.support.worker import dispatch
+from tests.support.worker import AGENT_NAME, dispatch
 from voice.metadata import DispatchMetadata
 from worker.one_agent import CONVERSING_ATTRIBUTE, leaves_for
 
@@ -72,7 +72,9 @@ async def test_a_second_agent_dispatched_into_a_call_settles_to_one(
         session_id, room = await dispatch(lk)
         assert await agent_in_room(lk, room), worker.logs()[-3000:]
         [first] = await agents(lk, room)
-        metadata = DispatchMetadata(session_id=session_id, agent_type="smart_router")
+        metadata = DispatchMetadata(
+            session_id=session_id, agent_type="smart_router", initial_greeting=False
+        )
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(
                 agent_name=AGENT_NAME, room=room, metadata=metadata.to_json()
